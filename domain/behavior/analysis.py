@@ -1,0 +1,102 @@
+"""Behaviour analysis: price sensitivity, conversion propensity, long-term value.
+
+Price sensitivity (policy ``[sensitivity]``): a weighted score of 0..1 features (rate
+comparisons, decline ratio, browsing, loyalty, engagement), clipped to [0, 1];
+LOW below ``medium_from``, HIGH from ``high_from``, MEDIUM between.
+
+Price response: rho(r) = 1/(1+exp(a + b r)) with ``b`` the slope for the sensitivity and
+``a = -b * (band midpoint + sensitivity shift)`` (Phillips 2018).
+
+Long-term value (INR): the discounted margin of future loans and cross-sell::
+
+    p   = min(max_repeat, base + per_loan * loans_repaid + per_product * products_held
+                          + per_engagement * engagement) * (1 - PD)
+    LTV = sum_{k=1..horizon} p^k * future_margin / (1 + discount_rate)^k
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from domain.behavior.metrics import BehaviorMetrics
+from domain.behavior.sensitivity_level import PriceSensitivity
+from domain.optimization.price_response import PriceResponseCurve
+from domain.policy.model import PricingPolicy, RiskBand
+
+
+@dataclass(frozen=True, slots=True)
+class BehaviorAnalysis:
+    price_sensitivity: PriceSensitivity
+    sensitivity_score: float
+    conversion_probability: float
+    long_term_value: Decimal
+    repeat_probability: float
+    price_response: PriceResponseCurve
+
+
+def sensitivity_features(m: BehaviorMetrics) -> dict[str, float]:
+    decisions = m.offers_declined + m.offers_accepted
+    return {
+        "rate_comparisons": min(m.rate_comparisons_90d / 10.0, 1.0),
+        "decline_ratio": m.offers_declined / decisions if decisions else 0.0,
+        "browsing": min(m.offers_viewed_90d / 20.0, 1.0),
+        "loyalty": min(m.loans_repaid / 3.0, 1.0),
+        "engagement": min(m.app_sessions_30d / 20.0, 1.0),
+    }
+
+
+def sensitivity_score(policy: PricingPolicy, m: BehaviorMetrics) -> float:
+    features = sensitivity_features(m)
+    weights = policy.sensitivity.weights
+    raw = policy.sensitivity.base + sum(weights[name] * value for name, value in features.items())
+    return min(1.0, max(0.0, raw))
+
+
+def sensitivity_level(policy: PricingPolicy, score: float) -> PriceSensitivity:
+    if score >= policy.sensitivity.high_from:
+        return PriceSensitivity.HIGH
+    if score >= policy.sensitivity.medium_from:
+        return PriceSensitivity.MEDIUM
+    return PriceSensitivity.LOW
+
+
+def base_price_response(policy: PricingPolicy, sensitivity: PriceSensitivity,
+                        band: RiskBand) -> PriceResponseCurve:
+    pr = policy.price_response
+    slope = pr.slope[sensitivity]
+    return PriceResponseCurve(intercept=-slope * (band.price_midpoint + pr.midpoint_shift[sensitivity]),
+                              slope=slope)
+
+
+def repeat_probability(policy: PricingPolicy, m: BehaviorMetrics, pd: float) -> float:
+    lv = policy.lifetime_value
+    engagement = min(m.app_sessions_30d / 20.0, 1.0)
+    p = (lv.base_repeat_probability + lv.per_loan_repaid * m.loans_repaid
+         + lv.per_product_held * m.products_held + lv.per_engagement * engagement)
+    return min(lv.max_repeat_probability, p) * (1.0 - pd)
+
+
+def long_term_value(policy: PricingPolicy, p: float) -> Decimal:
+    lv = policy.lifetime_value
+    d = policy.economics.discount_rate
+    total = sum(p**k / (1.0 + d) ** k for k in range(1, lv.horizon_years + 1))
+    return (lv.future_margin * Decimal(repr(total))).quantize(Decimal("0.01"))
+
+
+def analyse_behavior(policy: PricingPolicy, m: BehaviorMetrics, band: RiskBand, pd: float,
+                     reference_rate: float) -> BehaviorAnalysis:
+    """``band`` prices the response curve (the lowest band for out-of-policy applicants);
+    conversion is the take-up at ``reference_rate`` (the risk assessment's base ROI)."""
+    score = sensitivity_score(policy, m)
+    level = sensitivity_level(policy, score)
+    curve = base_price_response(policy, level, band)
+    p = repeat_probability(policy, m, pd)
+    return BehaviorAnalysis(
+        price_sensitivity=level,
+        sensitivity_score=score,
+        conversion_probability=curve.take_up(reference_rate),
+        long_term_value=long_term_value(policy, p),
+        repeat_probability=p,
+        price_response=curve,
+    )

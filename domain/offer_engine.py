@@ -1,0 +1,254 @@
+"""The offer engine: one applicant in, one ranked, explained decision out. Pure and deterministic.
+
+Flow (the seed's component interaction, inside one process):
+eligibility -> risk assessment -> behaviour analysis -> candidates -> pricing (optimisation)
+-> fallbacks when the request cannot be met -> ranking -> Key Facts of the chosen offers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from domain.applicant import Applicant, LoanRequest
+from domain.behavior.analysis import analyse_behavior
+from domain.finance.calendar import add_working_days
+from domain.finance.key_facts import compute_key_facts
+from domain.finance.money import to_paise, to_rupees
+from domain.offers import (
+    LoanOffer,
+    OfferDecision,
+    OfferExplanation,
+    OfferSet,
+    RoiAdjustment,
+)
+from domain.optimization.candidates import (
+    Candidate,
+    CandidateSpace,
+    fallback_candidates,
+    grid_candidates,
+    meets_request,
+    requested_candidates,
+)
+from domain.optimization.price_response import PriceResponseCurve
+from domain.optimization.pricing import ApplicantContext, PricedFamily, price_family
+from domain.policy.model import PricingPolicy
+from domain.ranking.ranker import RankedPick, rank_candidates
+from domain.reasons import ReasonCode, top_reasons
+from domain.risk.assessment import assess_risk, max_loan_amount
+from domain.risk.eligibility import decline_reasons, eligible_tenures, max_eligible_tenure
+
+
+class InvalidLoanRequest(ValueError):
+    """The request itself is malformed or outside the policy's limits (not a credit decision)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+def validate_request(policy: PricingPolicy, request: LoanRequest) -> None:
+    amount, tenure = request.requested_amount, request.requested_tenure
+    limits = policy.amounts
+    if amount is not None:
+        if not amount.is_finite() or amount <= 0:
+            raise InvalidLoanRequest("requestedAmount", "requestedAmount must be a positive amount")
+        if amount != amount.quantize(Decimal("0.01")):
+            raise InvalidLoanRequest("requestedAmount", "requestedAmount has more than 2 decimals")
+        if not limits.minimum <= amount <= limits.maximum:
+            raise InvalidLoanRequest(
+                "requestedAmount",
+                f"requestedAmount must be between INR {limits.minimum:,.0f} and "
+                f"INR {limits.maximum:,.0f}")
+    if tenure is not None and not policy.tenures.minimum <= tenure <= policy.tenures.maximum:
+        raise InvalidLoanRequest(
+            "requestedTenure",
+            f"requestedTenure must be between {policy.tenures.minimum} and "
+            f"{policy.tenures.maximum} months")
+
+
+def inputs_hash(applicant: Applicant, request: LoanRequest, policy_version: int) -> str:
+    """SHA-256 over everything that can change a price (no PII, no protected attributes)."""
+    # Frozen dataclass reprs list every field in declaration order: a stable canonical form.
+    text = f"{applicant.credit!r}|{applicant.behavior!r}|{request!r}|policy={policy_version}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    policy: PricingPolicy
+    applicant: Applicant
+    request: LoanRequest
+    ctx: ApplicantContext
+    space: CandidateSpace
+    now: datetime
+    new_id: Callable[[], str]
+    hash: str
+
+
+def generate_offer_set(policy: PricingPolicy, applicant: Applicant, request: LoanRequest,
+                       now: datetime, new_id: Callable[[], str]) -> OfferSet:
+    """Decide and price. Raises :class:`InvalidLoanRequest` for a malformed request."""
+    validate_request(policy, request)
+    age = applicant.age_on(now.date())
+    max_tenure = max_eligible_tenure(policy, age)
+    risk = assess_risk(policy, applicant.credit, max(max_tenure, policy.tenures.minimum))
+    band = risk.band or policy.bands[-1]
+    behavior = analyse_behavior(policy, applicant.behavior, band, risk.probability_of_default,
+                                risk.base_roi)
+
+    def answer(decision: OfferDecision, offers: tuple[LoanOffer, ...],
+               reasons: tuple[ReasonCode, ...]) -> OfferSet:
+        return OfferSet(applicant.user_id, decision, offers, reasons, risk, behavior,
+                        policy.version, now)
+
+    declines = decline_reasons(policy, applicant.credit, risk, age)
+    if declines:
+        return answer(OfferDecision.DECLINED, (), top_reasons(declines, risk.reason_codes))
+
+    ctx = ApplicantContext(policy, applicant.credit, applicant.behavior, request, risk, behavior)
+    space = CandidateSpace(
+        policy=policy, tenures=eligible_tenures(policy, age), max_tenure=max_tenure,
+        ceiling=max_loan_amount(policy, risk.band, applicant.credit),
+        max_new_emi=risk.affordability.max_new_emi, max_roi=risk.max_roi,
+    )
+    run = _Run(policy, applicant, request, ctx, space, now, new_id,
+               inputs_hash(applicant, request, policy.version))
+
+    if request.requested_amount is None and request.requested_tenure is None:
+        grid = grid_candidates(space)
+        families = [price_family(ctx, grid)] if grid else []
+        return _decide(run, answer, families, OfferDecision.APPROVED, ())
+
+    asked = requested_candidates(space, request)
+    family = price_family(ctx, asked) if asked else None
+    if family is not None and any(family.feasible[i] and meets_request(c, request) for i, c in enumerate(family.candidates)):
+        return _decide(run, answer, [family], OfferDecision.APPROVED, ())
+    fallbacks = fallback_candidates(space, request)
+    families = [price_family(ctx, fallbacks)] if fallbacks else []
+    return _decide(run, answer, families, OfferDecision.COUNTER_OFFER, _counter_reasons(run))
+
+
+def _decide(run: _Run, answer: Callable, families: list[PricedFamily], decision: OfferDecision,
+            reasons: tuple[ReasonCode, ...]) -> OfferSet:
+    picks = rank_candidates([f for f in families if len(f.candidates)],
+                            run.policy.ranking.max_offers)
+    if not picks:
+        no_offer = ReasonCode("NO_VIABLE_OFFER",
+                              "No loan fits both your repayment capacity and our pricing limits")
+        return answer(OfferDecision.DECLINED, (),
+                      top_reasons(reasons, [no_offer], run.ctx.risk.reason_codes))
+    offers = tuple(_build_offer(run, pick, rank) for rank, pick in enumerate(picks, start=1))
+    return answer(decision, offers, reasons)
+
+
+def _counter_reasons(run: _Run) -> tuple[ReasonCode, ...]:
+    amount, tenure = run.request.requested_amount, run.request.requested_tenure
+    space, reasons = run.space, []
+    if tenure is not None and tenure > space.max_tenure:
+        reasons.append(ReasonCode("TENURE_BEYOND_AGE_LIMIT",
+                                  "The requested tenure ends after the maximum age at maturity"))
+    if amount is not None and amount > space.ceiling:
+        reasons.append(ReasonCode("AMOUNT_ABOVE_LIMIT",
+                                  f"The requested amount exceeds the INR {space.ceiling:,.0f} "
+                                  "we can lend for this profile"))
+    elif amount is not None and tenure is not None and space.tenure_allowed(tenure) \
+            and amount > space.affordable(tenure):
+        reasons.append(ReasonCode("REPAYMENT_CAPACITY",
+                                  "The requested EMI would exceed the share of income that can go "
+                                  "to EMIs"))
+    if not reasons:
+        reasons.append(ReasonCode("REQUEST_NOT_VIABLE",
+                                  "The requested terms fall outside our pricing limits"))
+    return tuple(reasons)
+
+
+def _explanation_adjustments(run: _Run, f: PricedFamily, i: int) -> tuple[RoiAdjustment, ...]:
+    adjustments = [RoiAdjustment(rule.name, float(f.rule_deltas_bps[k, i]), rule.reason)
+                   for k, rule in enumerate(run.policy.adjustments) if f.rule_deltas_bps[k, i]]
+    if f.discount_cap_bps[i] > 0:
+        adjustments.append(RoiAdjustment(
+            "DISCOUNT_CAP", float(f.discount_cap_bps[i]),
+            f"Discounts are capped at {run.policy.rates.max_total_discount_bps} bps in total"))
+    if f.value_floor_bps[i] > 1e-9:
+        adjustments.append(RoiAdjustment(
+            "VALUE_FLOOR", float(f.value_floor_bps[i]),
+            "Raised to the minimum rate: break-even plus the minimum margin"))
+    if f.cap_bps[i] < -1e-9:
+        adjustments.append(RoiAdjustment("MAX_ROI_CAP", float(f.cap_bps[i]),
+                                         "Lowered to the maximum rate for the risk band"))
+    return tuple(adjustments)
+
+
+def _binding(run: _Run, f: PricedFamily, i: int, c: Candidate) -> tuple[str, ...]:
+    risk, space = run.ctx.risk, run.space
+    binding = []
+    if f.optimal[i] > risk.max_roi or f.cap_bps[i] < 0:
+        binding.append("MAX_ROI_CAP")
+    if f.optimal[i] < risk.min_roi:
+        binding.append("MIN_ROI_FLOOR")
+    if f.value_floor_bps[i] > 1e-9:
+        binding.append("MIN_MARGIN")
+    if f.discount_cap_bps[i] > 0:
+        binding.append("DISCOUNT_CAP")
+    affordable = space.affordable(c.tenure)
+    if c.amount == affordable and affordable < space.ceiling:
+        binding.append("FOIR_LIMIT")
+    elif c.amount == space.ceiling:
+        binding.append("AMOUNT_LIMIT")
+    requested = run.request.requested_tenure
+    if requested is not None and requested > space.max_tenure:
+        binding.append("TENURE_LIMIT")
+    return tuple(binding)
+
+
+def _summary(run: _Run, c: Candidate, roi: Decimal, emi: Decimal, apr: Decimal,
+             adjustments: tuple[RoiAdjustment, ...]) -> str:
+    text = (f"INR {c.amount:,.0f} over {c.tenure} months at {roi}% a year: "
+            f"EMI INR {emi:,.2f}, APR {apr}% including fees.")
+    asked = run.request.requested_amount
+    if c.fallback is not None and asked is not None and c.amount < asked:
+        text += f" Reduced from the INR {asked:,.0f} you asked for to fit your repayment capacity."
+    if c.fallback is not None and run.request.requested_tenure not in (None, c.tenure):
+        text += " A longer tenure keeps the EMI within your repayment capacity."
+    discounts = [a.reason for a in adjustments if a.delta_bps < 0 and a.rule in
+                 {r.name for r in run.policy.adjustments}]
+    if discounts:
+        text += " Includes a discount: " + "; ".join(discounts).lower().replace("inr", "INR") + "."
+    return text
+
+
+def _build_offer(run: _Run, pick: RankedPick, rank: int) -> LoanOffer:
+    f, i = pick.family, pick.index
+    c = f.candidates[i]
+    roi = (Decimal(int(f.roi_bps[i])) / 100).quantize(Decimal("0.01"))
+    facts = compute_key_facts(to_paise(c.amount), roi, c.tenure, to_paise(f.fee[i]),
+                              run.policy.fees.gst_rate_percent)
+    if to_rupees(facts.emi) > run.ctx.risk.affordability.max_new_emi:
+        raise AssertionError("EMI above the FOIR allowance: candidate filter is inconsistent")
+    adjustments = _explanation_adjustments(run, f, i)
+    emi, apr = to_rupees(facts.emi), facts.apr_percent
+    explanation = OfferExplanation(
+        summary=_summary(run, c, roi, emi, apr, adjustments),
+        break_even_roi=float(f.break_even[i]),
+        unconstrained_optimal_roi=float(f.optimal[i]),
+        price_response=PriceResponseCurve(float(f.intercept[i]), float(f.slope)),
+        adjustments=adjustments,
+        binding_constraints=_binding(run, f, i, c),
+        fallback_applied=c.fallback.value if c.fallback is not None else None,
+    )
+    return LoanOffer(
+        offer_id=run.new_id(), user_id=run.applicant.user_id, rank=rank, amount=c.amount,
+        tenure=c.tenure, roi=roi, processing_fee=to_rupees(facts.processing_fee),
+        gst_on_fee=to_rupees(facts.gst_on_fee), net_disbursal=to_rupees(facts.net_disbursal),
+        emi=emi, apr=apr, total_interest=to_rupees(facts.total_interest),
+        total_payable=to_rupees(facts.total_payable),
+        conversion_probability=float(f.conversion[i]), risk_impact=float(f.risk_impact[i]),
+        expected_profit=Decimal(repr(float(f.expected_profit[i]))).quantize(Decimal("0.01")),
+        objective=pick.objective, explanation=explanation, policy_version=run.policy.version,
+        created_at=run.now, valid_until=add_working_days(run.now, run.policy.validity_working_days),
+        inputs_hash=run.hash,
+    )

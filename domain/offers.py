@@ -1,0 +1,104 @@
+"""Offers and decisions: what the engine returns and what is persisted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from domain.behavior.analysis import BehaviorAnalysis
+from domain.optimization.price_response import PriceResponseCurve
+from domain.reasons import ReasonCode
+from domain.risk.assessment import RiskAssessment
+
+
+class OfferDecision(StrEnum):
+    APPROVED = "APPROVED"
+    COUNTER_OFFER = "COUNTER_OFFER"
+    DECLINED = "DECLINED"
+
+
+class OfferStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    ACCEPTED = "ACCEPTED"
+    DECLINED = "DECLINED"
+    EXPIRED = "EXPIRED"
+    WITHDRAWN = "WITHDRAWN"
+
+
+class Fallback(StrEnum):
+    """Fallbacks, tried in this order when the request cannot be met as asked."""
+
+    REDUCED_AMOUNT = "REDUCED_AMOUNT"
+    EXTENDED_TENURE = "EXTENDED_TENURE"
+    REDUCED_AMOUNT_EXTENDED_TENURE = "REDUCED_AMOUNT_EXTENDED_TENURE"
+
+
+@dataclass(frozen=True, slots=True)
+class RoiAdjustment:
+    rule: str
+    delta_bps: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfferExplanation:
+    """Rates are fractions per year."""
+
+    summary: str
+    break_even_roi: float
+    unconstrained_optimal_roi: float
+    price_response: PriceResponseCurve
+    adjustments: tuple[RoiAdjustment, ...]
+    binding_constraints: tuple[str, ...]
+    fallback_applied: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoanOffer:
+    """One priced, ranked offer with what its Key Facts Statement needs (money in INR)."""
+
+    offer_id: str
+    user_id: str
+    rank: int
+    amount: Decimal
+    tenure: int
+    roi: Decimal                # percent per year, exact (a multiple of the rounding step)
+    processing_fee: Decimal     # before GST
+    gst_on_fee: Decimal
+    net_disbursal: Decimal
+    emi: Decimal
+    apr: Decimal                # percent per year, RBI KFS
+    total_interest: Decimal
+    total_payable: Decimal
+    conversion_probability: float
+    risk_impact: float          # percent per year of the rate that pays for expected loss
+    expected_profit: Decimal    # expected NPV to the lender if booked, INR
+    objective: float            # ranking value: conversion x (profit + weight x LTV)
+    explanation: OfferExplanation
+    policy_version: int
+    created_at: datetime
+    valid_until: datetime
+    status: OfferStatus = OfferStatus.ACTIVE
+    inputs_hash: str = ""
+
+    def with_status(self, status: OfferStatus) -> LoanOffer:
+        return replace(self, status=status)
+
+    def is_expired_at(self, now: datetime) -> bool:
+        return now >= self.valid_until
+
+
+@dataclass(frozen=True, slots=True)
+class OfferSet:
+    """The answer to one loan-offer request."""
+
+    user_id: str
+    decision: OfferDecision
+    offers: tuple[LoanOffer, ...]
+    reasons: tuple[ReasonCode, ...]
+    risk: RiskAssessment
+    behavior: BehaviorAnalysis
+    policy_version: int
+    generated_at: datetime

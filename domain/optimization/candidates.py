@@ -1,0 +1,117 @@
+"""Candidate loans (amount x tenure) around the request, and the fallback families.
+
+Without a request the candidates are the policy grid (plus the affordable maximum at each
+tenure). With a request they are the requested terms plus nearby alternatives. When the request
+cannot be met as asked, fallbacks are tried in this documented order, each producing a labelled
+family of counter-offers:
+
+1. REDUCED_AMOUNT: keep the requested tenure, reduce the amount to the affordable maximum.
+2. EXTENDED_TENURE: keep the amount, take the shortest longer tenure that makes it affordable.
+3. REDUCED_AMOUNT_EXTENDED_TENURE: the longest eligible tenure at its affordable maximum.
+
+Then decline, with reason codes. Affordability is computed at the band's ceiling rate, so any
+offered rate keeps the EMI within the FOIR allowance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from domain.applicant import LoanRequest
+from domain.finance.instalment import annuity_factor
+from domain.offers import Fallback
+from domain.policy.model import PricingPolicy
+from domain.risk.assessment import floor_to_step
+
+ALTERNATIVE_FRACTIONS = (Decimal("0.75"), Decimal("0.5"))
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    amount: Decimal
+    tenure: int
+    fallback: Fallback | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateSpace:
+    """What the applicant may borrow: eligible tenures, the amount ceiling and the FOIR room."""
+
+    policy: PricingPolicy
+    tenures: tuple[int, ...]
+    max_tenure: int
+    ceiling: Decimal
+    max_new_emi: Decimal
+    max_roi: float
+
+    def affordable(self, tenure: int) -> Decimal:
+        raw = Decimal(repr(float(self.max_new_emi) * annuity_factor(self.max_roi, tenure)))
+        return min(floor_to_step(raw, self.policy.amounts.step), self.ceiling)
+
+    def fits(self, amount: Decimal, tenure: int) -> bool:
+        return (self.policy.amounts.minimum <= amount <= self.affordable(tenure)
+                and self.tenure_allowed(tenure))
+
+    def tenure_allowed(self, tenure: int) -> bool:
+        return self.policy.tenures.minimum <= tenure <= self.max_tenure
+
+    def step_down(self, amount: Decimal) -> Decimal:
+        return max(floor_to_step(amount, self.policy.amounts.step), self.policy.amounts.minimum)
+
+
+def grid_candidates(space: CandidateSpace) -> list[Candidate]:
+    result: list[Candidate] = []
+    for tenure in space.tenures:
+        top = space.affordable(tenure)
+        amounts = {a for a in space.policy.amounts.grid if a <= top}
+        if top >= space.policy.amounts.minimum:
+            amounts.add(top)
+        result.extend(Candidate(a, tenure) for a in sorted(amounts))
+    return result
+
+
+def _nearby_tenures(space: CandidateSpace, tenure: int) -> list[int]:
+    below = [t for t in space.tenures if t < tenure][-1:]
+    above = [t for t in space.tenures if t > tenure][:1]
+    return [*below, tenure, *above]
+
+
+def requested_candidates(space: CandidateSpace, request: LoanRequest) -> list[Candidate]:
+    """The requested terms and nearby alternatives (all meant to meet the request as asked)."""
+    amount, tenure = request.requested_amount, request.requested_tenure
+    if amount is None:
+        assert tenure is not None
+        return [c for c in grid_candidates(space) if c.tenure == tenure]
+    tenures = _nearby_tenures(space, tenure) if tenure is not None else list(space.tenures)
+    amounts = {amount, *(space.step_down(amount * f) for f in ALTERNATIVE_FRACTIONS)}
+    return [Candidate(a, t) for t in tenures for a in sorted(amounts) if space.fits(a, t)]
+
+
+def meets_request(candidate: Candidate, request: LoanRequest) -> bool:
+    return ((request.requested_amount is None or candidate.amount == request.requested_amount)
+            and (request.requested_tenure is None or candidate.tenure == request.requested_tenure))
+
+
+def fallback_candidates(space: CandidateSpace, request: LoanRequest) -> list[Candidate]:
+    """Counter-offers in the documented fallback order (possibly empty)."""
+    minimum = space.policy.amounts.minimum
+    wanted = request.requested_amount or space.ceiling
+    asked_tenure = request.requested_tenure
+    result: list[Candidate] = []
+    if asked_tenure is not None and space.tenure_allowed(asked_tenure):
+        reduced = min(space.affordable(asked_tenure), wanted)
+        if reduced >= minimum:
+            result.append(Candidate(reduced, asked_tenure, Fallback.REDUCED_AMOUNT))
+    longer = [t for t in space.tenures if asked_tenure is None or t > asked_tenure]
+    if request.requested_amount is not None:
+        for tenure in longer:
+            if space.fits(wanted, tenure):
+                result.append(Candidate(wanted, tenure, Fallback.EXTENDED_TENURE))
+                break
+    if space.tenures:
+        longest = space.tenures[-1]
+        top = min(space.affordable(longest), wanted)
+        if top >= minimum and all((c.amount, c.tenure) != (top, longest) for c in result):
+            result.append(Candidate(top, longest, Fallback.REDUCED_AMOUNT_EXTENDED_TENURE))
+    return result

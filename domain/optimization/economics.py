@@ -1,0 +1,82 @@
+"""Lender economics per unit of principal: break-even rate, exposure, expected NPV profit.
+
+One-period model (Thomas, *Consumer Credit Models*, ch. 3; pricing-science section 2)::
+
+    m(r)  = (1 - PD) (r - r0)
+    r0    = (c_f + opex + PD * LGD - fee) / (1 - PD)
+
+Amortising generalisation used for offers. Over the months k = 1..n of an EMI loan, with
+``b[k-1]`` the contractual balance fraction at the start of month k, survival
+``S_k = (1 - h)^k`` for the monthly default hazard ``h = 1 - (1 - PD)^(1/12)`` (PD is a 12-month
+probability), and ``v = 1 / (1 + d/12)`` the hurdle-rate discount factor, the expected NPV of the
+lender's net cash flows per unit of principal is::
+
+    NPV(r) = fee + sum_k v^k [ S_k b[k-1] r/12                 (interest from survivors)
+                             - S_{k-1} b[k-1] (c_f + opex)/12   (funding and servicing)
+                             - S_{k-1} h b[k-1] LGD ]           (expected loss)
+           = A (r - r0)
+
+    A = sum_k v^k S_k b[k-1] / 12
+    B = sum_k v^k S_{k-1} b[k-1] / 12
+    H = sum_k v^k S_{k-1} h b[k-1]
+    r0 = ((c_f + opex) B + LGD H - fee) / A
+
+The balance profile is taken at a reference rate (the applicant's one-period break-even rate), so
+NPV is linear in ``r`` and the profit-optimal rate keeps Phillips' closed form exactly. With one
+annual period (``periods_per_year=1``, ``n=1``) and no discounting, A = 1 - PD, B = 1, H = PD and
+r0 is the one-period formula: the tested special case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def one_period_break_even(pd: float, lgd: float, cost_of_funds: float, opex: float,
+                          fee: float = 0.0) -> float:
+    """r0 = (c_f + opex + PD * LGD - fee) / (1 - PD)."""
+    return (cost_of_funds + opex + pd * lgd - fee) / (1.0 - pd)
+
+
+@dataclass(frozen=True, slots=True)
+class ExposureFactors:
+    """A, B, H of the amortising model, one entry per tenure (arrays)."""
+
+    tenures: np.ndarray
+    interest_exposure: np.ndarray   # A
+    funding_exposure: np.ndarray    # B
+    expected_loss_exposure: np.ndarray  # H
+
+    def break_even(self, lgd: float, cost_of_funds: float, opex: float,
+                   fee: np.ndarray | float) -> np.ndarray:
+        a, b, h = self.interest_exposure, self.funding_exposure, self.expected_loss_exposure
+        return ((cost_of_funds + opex) * b + lgd * h - fee) / a
+
+
+def exposure_factors(pd: float, tenures: np.ndarray | list[int], reference_rate: float,
+                     discount_rate: float, periods_per_year: int = 12) -> ExposureFactors:
+    tenures = np.asarray(tenures, dtype=np.int64)
+    horizon = int(tenures.max())
+    k = np.arange(1, horizon + 1, dtype=np.float64)            # periods 1..horizon
+    n = tenures.astype(np.float64)[:, None]
+    i = reference_rate / periods_per_year
+    if i > 0:
+        growth_n = (1.0 + i) ** n
+        balance = (growth_n - (1.0 + i) ** (k - 1.0)) / (growth_n - 1.0)  # b[k-1]
+    else:
+        balance = (n - (k - 1.0)) / n
+    active = k <= n
+    balance = np.where(active, balance, 0.0)
+    hazard = 1.0 - (1.0 - pd) ** (1.0 / periods_per_year)
+    survival_prev = (1.0 - hazard) ** (k - 1.0)
+    survival = survival_prev * (1.0 - hazard)
+    discount = (1.0 + discount_rate / periods_per_year) ** (-k)
+    year_fraction = 1.0 / periods_per_year
+    return ExposureFactors(
+        tenures=tenures,
+        interest_exposure=(discount * survival * balance).sum(axis=1) * year_fraction,
+        funding_exposure=(discount * survival_prev * balance).sum(axis=1) * year_fraction,
+        expected_loss_exposure=(discount * survival_prev * hazard * balance).sum(axis=1),
+    )

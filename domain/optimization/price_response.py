@@ -1,0 +1,42 @@
+"""Logistic price response and the profit-optimal rate (Phillips, *Pricing Credit Products*, 2018).
+
+    rho(r) = 1 / (1 + exp(a + b r)),  b > 0
+    pi(r)  = rho(r) * K * (r - r0),  K > 0
+    r*     = r0 + (1 + W0(exp(-(1 + a + b r0)))) / b
+
+``W0(exp(x))`` is Wright's omega function ``omega(x)``, which scipy evaluates without overflowing
+``exp`` for large ``x``. Every function here accepts numpy arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, wrightomega
+
+
+@dataclass(frozen=True, slots=True)
+class PriceResponseCurve:
+    """rho(r) = 1/(1+exp(intercept + slope*r)), r a fraction per year."""
+
+    intercept: float
+    slope: float
+
+    def take_up(self, rate: float) -> float:
+        return float(expit(-(self.intercept + self.slope * rate)))
+
+    def optimal_rate(self, break_even: float) -> float:
+        return float(optimal_rate(break_even, self.intercept, self.slope))
+
+
+def take_up(rate: np.ndarray | float, intercept: np.ndarray | float,
+            slope: np.ndarray | float) -> np.ndarray:
+    return expit(-(intercept + slope * rate))
+
+
+def optimal_rate(break_even: np.ndarray | float, intercept: np.ndarray | float,
+                 slope: np.ndarray | float) -> np.ndarray:
+    """Maximiser of rho(r) (r - r0): the Lambert W closed form (pricing-science section 3)."""
+    x = -(1.0 + intercept + slope * break_even)
+    return break_even + (1.0 + np.real(wrightomega(x))) / slope
