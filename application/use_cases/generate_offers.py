@@ -1,0 +1,57 @@
+"""GenerateOffers: the seed's Offer Generation Service orchestration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from domain.applicant import LoanRequest
+from domain.offer_engine import InvalidLoanRequest, generate_offer_set
+from domain.offers import OfferSet
+
+from application.applicant_reader import ApplicantReader
+from application.errors import InvalidInput, NotFound
+from application.events import OfferEvent, OfferEventType
+from application.policy_source import ActivePolicySource
+from application.ports import Clock, EventPublisher, IdGenerator, UnitOfWorkFactory
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateOffersCommand:
+    user_id: str
+    requested_amount: Decimal | None = None
+    requested_tenure: int | None = None
+
+
+class GenerateOffers:
+    """Fetch the applicant (through the cache), decide and price with the active policy,
+    persist every offer with its explanation and policy version, then publish GENERATED events."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, applicants: ApplicantReader,
+                 policies: ActivePolicySource, events: EventPublisher, clock: Clock,
+                 ids: IdGenerator) -> None:
+        self._uow_factory = uow_factory
+        self._applicants = applicants
+        self._policies = policies
+        self._events = events
+        self._clock = clock
+        self._ids = ids
+
+    async def execute(self, command: GenerateOffersCommand) -> OfferSet:
+        applicant = await self._applicants.get(command.user_id)
+        if applicant is None:
+            raise NotFound(f"no applicant with id {command.user_id!r}", user_id=command.user_id)
+        policy = await self._policies.active()
+        request = LoanRequest(command.requested_amount, command.requested_tenure)
+        try:
+            offer_set = generate_offer_set(policy, applicant, request, self._clock.now(),
+                                           self._ids.new_id)
+        except InvalidLoanRequest as exc:
+            raise InvalidInput(str(exc), field=exc.field) from exc
+        async with self._uow_factory() as uow:
+            await uow.offers.add_offer_set(offer_set)
+            await uow.commit()
+        for offer in offer_set.offers:
+            await self._events.publish(
+                OfferEvent(OfferEventType.GENERATED, offer.user_id, offer, offer_set.generated_at))
+        return offer_set
