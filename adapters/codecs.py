@@ -1,0 +1,106 @@
+"""JSON-ready dictionaries for domain objects that cross a process boundary (cache, pub/sub).
+
+Explicit field lists rather than pickle: safe to read from a shared Redis, stable across
+versions, and readable with ``redis-cli``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from domain.applicant import (
+    Applicant,
+    CreditProfile,
+    EmployerCategory,
+    EmploymentType,
+    PersonalDetails,
+    ProtectedAttributes,
+    ResidenceType,
+)
+from domain.behavior.metrics import BehaviorMetrics
+from domain.offers import LoanOffer, OfferExplanation, OfferStatus, RoiAdjustment
+from domain.optimization.price_response import PriceResponseCurve
+
+_DECIMAL_CREDIT_FIELDS = ("monthly_income", "existing_emi")
+
+
+def applicant_to_dict(a: Applicant) -> dict[str, Any]:
+    credit = asdict(a.credit)
+    for name in _DECIMAL_CREDIT_FIELDS:
+        credit[name] = str(credit[name])
+    for name in ("employment_type", "employer_category", "residence_type"):
+        credit[name] = credit[name].value
+    personal = asdict(a.personal)
+    personal["date_of_birth"] = a.personal.date_of_birth.isoformat()
+    return {
+        "user_id": a.user_id,
+        "personal": personal,
+        "credit": credit,
+        "behavior": asdict(a.behavior),
+        "protected": asdict(a.protected),
+    }
+
+
+def applicant_from_dict(d: dict[str, Any]) -> Applicant:
+    credit = dict(d["credit"])
+    for name in _DECIMAL_CREDIT_FIELDS:
+        credit[name] = Decimal(credit[name])
+    credit["employment_type"] = EmploymentType(credit["employment_type"])
+    credit["employer_category"] = EmployerCategory(credit["employer_category"])
+    credit["residence_type"] = ResidenceType(credit["residence_type"])
+    personal = dict(d["personal"])
+    personal["date_of_birth"] = date.fromisoformat(personal["date_of_birth"])
+    return Applicant(
+        user_id=d["user_id"],
+        personal=PersonalDetails(**personal),
+        credit=CreditProfile(**credit),
+        behavior=BehaviorMetrics(**d["behavior"]),
+        protected=ProtectedAttributes(**d["protected"]),
+    )
+
+
+_OFFER_DECIMALS = ("amount", "roi", "processing_fee", "gst_on_fee", "net_disbursal", "emi", "apr",
+                   "total_interest", "total_payable", "expected_profit")
+
+
+def offer_to_dict(o: LoanOffer) -> dict[str, Any]:
+    d: dict[str, Any] = {f.name: getattr(o, f.name) for f in fields(o) if f.name != "explanation"}
+    for name in _OFFER_DECIMALS:
+        d[name] = str(d[name])
+    d["status"] = o.status.value
+    d["created_at"] = o.created_at.isoformat()
+    d["valid_until"] = o.valid_until.isoformat()
+    e = o.explanation
+    d["explanation"] = {
+        "summary": e.summary,
+        "break_even_roi": e.break_even_roi,
+        "unconstrained_optimal_roi": e.unconstrained_optimal_roi,
+        "price_response": {"intercept": e.price_response.intercept, "slope": e.price_response.slope},
+        "adjustments": [asdict(a) for a in e.adjustments],
+        "binding_constraints": list(e.binding_constraints),
+        "fallback_applied": e.fallback_applied,
+    }
+    return d
+
+
+def offer_from_dict(d: dict[str, Any]) -> LoanOffer:
+    values = dict(d)
+    for name in _OFFER_DECIMALS:
+        values[name] = Decimal(values[name])
+    values["status"] = OfferStatus(values["status"])
+    values["created_at"] = datetime.fromisoformat(values["created_at"])
+    values["valid_until"] = datetime.fromisoformat(values["valid_until"])
+    e = values.pop("explanation")
+    values["explanation"] = OfferExplanation(
+        summary=e["summary"],
+        break_even_roi=e["break_even_roi"],
+        unconstrained_optimal_roi=e["unconstrained_optimal_roi"],
+        price_response=PriceResponseCurve(**e["price_response"]),
+        adjustments=tuple(RoiAdjustment(**a) for a in e["adjustments"]),
+        binding_constraints=tuple(e["binding_constraints"]),
+        fallback_applied=e["fallback_applied"],
+    )
+    return LoanOffer(**values)

@@ -1,0 +1,48 @@
+"""ASGI entry point: ``uvicorn config.asgi:create_app --factory`` (what ``loan-offers serve`` runs)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+
+from config.container import Container, build_container
+from config.settings import Settings
+from graphql_api.app import ApiOptions, create_app as create_api
+from graphql_api.schema import SchemaOptions
+
+log = logging.getLogger("loan_offers")
+
+
+def api_options(settings: Settings) -> ApiOptions:
+    return ApiOptions(
+        graphiql=settings.graphiql_enabled,
+        schema=SchemaOptions(
+            introspection=settings.introspection_enabled,
+            max_depth=settings.max_query_depth,
+            max_aliases=settings.max_aliases,
+            max_tokens=settings.max_tokens,
+        ),
+    )
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> Starlette:
+    container = container or build_container(settings)
+    settings = container.settings()
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if settings.is_dev:
+            log.warning("DEVELOPMENT PROFILE: GraphiQL, introspection and field suggestions are ON. "
+                        "Set LOAN_OFFERS_PROFILE=prod for a deployment.")
+        await container.bootstrap_policy().execute(settings.policy_file.read_text())
+        try:
+            yield
+        finally:
+            await container.engine().dispose()
+
+    app = create_api(container.api_services(), api_options(settings), lifespan=lifespan)
+    app.state.container = container
+    return app

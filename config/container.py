@@ -1,0 +1,108 @@
+"""The composition root: the only place that knows every concrete class.
+
+Settings pick the adapters: SQLite or PostgreSQL by ``database_url``; in-process or Redis cache
+and events by ``redis_url``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiocache import SimpleMemoryCache
+from dependency_injector import containers, providers
+
+from adapters.cache.applicant_cache import AiocacheApplicantCache, CacheStats
+from adapters.events.in_process import InProcessEventBus
+from adapters.sql.database import create_engine, session_factory
+from adapters.sql.migrate import is_up_to_date
+from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+from adapters.system import SystemClock, UlidGenerator
+from application.applicant_reader import ApplicantReader
+from application.policy_source import ActivePolicySource
+from application.use_cases.bootstrap_policy import BootstrapPolicy
+from application.use_cases.generate_offers import GenerateOffers
+from application.use_cases.get_offer import GetOffer
+from application.use_cases.seed_applicants import SeedApplicants
+from config.settings import Settings
+from graphql_api.context import ApiServices
+
+
+def _engine(settings: Settings):  # noqa: ANN202
+    return create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_s,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        connect_timeout_s=settings.db_connect_timeout_s,
+    )
+
+
+def _redis_cache(settings: Settings) -> Any:
+    if settings.redis_url is None:
+        return None
+    from urllib.parse import urlparse
+
+    from aiocache import RedisCache
+
+    url = urlparse(settings.redis_url)
+    return RedisCache(
+        endpoint=url.hostname or "127.0.0.1", port=url.port or 6379,
+        db=int((url.path or "/0").lstrip("/") or 0), password=url.password,
+        ssl=url.scheme == "rediss", timeout=settings.cache_timeout_s,
+        create_connection_timeout=settings.cache_timeout_s, namespace="loan-offers",
+    )
+
+
+def _readiness(engine, cache: AiocacheApplicantCache):  # noqa: ANN001, ANN202
+    async def check() -> dict[str, Any]:
+        report: dict[str, Any] = {"ready": False, "database": "unreachable"}
+        try:
+            report["database"] = "ok" if await is_up_to_date(engine) else "migrations pending"
+        except Exception as exc:  # report, never raise: this is a probe
+            report["error"] = type(exc).__name__
+        report["ready"] = report["database"] == "ok"
+        report["cache"] = {"errors": cache.stats.errors}
+        return report
+
+    return check
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+
+    engine = providers.Singleton(_engine, settings)
+    session_factory = providers.Singleton(session_factory, engine)
+    uow_factory = providers.Singleton(SqlUnitOfWorkFactory, session_factory)
+
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(UlidGenerator)
+
+    cache_stats = providers.Singleton(CacheStats)
+    l1_cache = providers.Singleton(SimpleMemoryCache, namespace="l1")
+    l2_cache = providers.Singleton(_redis_cache, settings)
+    applicant_cache = providers.Singleton(
+        AiocacheApplicantCache, l1=l1_cache, l1_ttl=settings.provided.cache_l1_ttl_s,
+        l2=l2_cache, l2_ttl=settings.provided.cache_ttl_s, stats=cache_stats,
+    )
+    events = providers.Singleton(InProcessEventBus)
+
+    applicant_reader = providers.Singleton(ApplicantReader, uow_factory, applicant_cache)
+    policy_source = providers.Singleton(ActivePolicySource, uow_factory, clock,
+                                        settings.provided.policy_refresh_s)
+
+    bootstrap_policy = providers.Factory(BootstrapPolicy, uow_factory)
+    seed_applicants = providers.Factory(SeedApplicants, uow_factory)
+    generate_offers = providers.Singleton(GenerateOffers, uow_factory, applicant_reader,
+                                          policy_source, events, clock, ids)
+    get_offer = providers.Singleton(GetOffer, uow_factory, clock)
+
+    readiness = providers.Singleton(_readiness, engine, applicant_cache)
+    api_services = providers.Singleton(ApiServices, generate_offers=generate_offers,
+                                       get_offer=get_offer, subscriber=events,
+                                       readiness=readiness)
+
+
+def build_container(settings: Settings | None = None) -> Container:
+    container = Container(settings=settings or Settings())
+    return container

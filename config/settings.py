@@ -1,0 +1,69 @@
+"""Settings from the environment (prefix ``LOAN_OFFERS_``) or a ``.env`` file.
+
+``prod`` is secure by default: no GraphiQL, no introspection, no field suggestions, masked
+errors. ``dev`` relaxes these and says so loudly at start-up.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_POLICY_FILE = Path(__file__).parent / "policies" / "default.toml"
+
+
+class Profile(StrEnum):
+    DEV = "dev"
+    PROD = "prod"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOAN_OFFERS_", env_file=".env",
+                                      env_file_encoding="utf-8", extra="ignore")
+
+    profile: Profile = Profile.DEV
+    database_url: str = "sqlite+aiosqlite:///./loan_offers.db"
+    redis_url: str | None = None
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=20, ge=0)
+    db_pool_timeout_s: float = Field(default=5.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=5000, ge=100)
+    db_connect_timeout_s: float = Field(default=5.0, gt=0)
+
+    cache_l1_ttl_s: float = Field(default=5.0, ge=0)
+    cache_ttl_s: float = Field(default=300.0, ge=1)
+    cache_timeout_s: float = Field(default=0.25, gt=0)
+    policy_refresh_s: float = Field(default=5.0, ge=0)
+
+    policy_file: Path = DEFAULT_POLICY_FILE
+    graphiql: bool | None = None
+    introspection: bool | None = None
+
+    max_query_depth: int = Field(default=12, ge=1)
+    max_aliases: int = Field(default=30, ge=1)
+    max_tokens: int = Field(default=2000, ge=10)
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+    @property
+    def is_dev(self) -> bool:
+        return self.profile is Profile.DEV
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql if self.graphiql is not None else self.is_dev
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.introspection if self.introspection is not None else self.is_dev

@@ -1,0 +1,69 @@
+"""Starlette application factory: GraphQL over HTTP and WebSocket, health endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from graphql_api.context import ApiServices, GraphQLContext
+from graphql_api.middleware import RequestIdMiddleware, request_id_of
+from graphql_api.schema import SchemaOptions, build_schema
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    graphiql: bool = True
+    schema: SchemaOptions = SchemaOptions()
+    allowed_origins: tuple[str, ...] = ()
+
+
+class LoanOffersGraphQL(GraphQL):
+    def __init__(self, services: ApiServices, options: ApiOptions) -> None:
+        super().__init__(
+            build_schema(options.schema),
+            graphql_ide="graphiql" if options.graphiql else None,
+            allow_queries_via_get=False,
+            allowed_origins=options.allowed_origins,
+        )
+        self.services = services
+
+    async def get_context(self, request: Request | WebSocket,
+                          response: Response | WebSocket | None = None) -> GraphQLContext:
+        return GraphQLContext(
+            request=request,
+            response=response if isinstance(response, Response) else None,
+            services=self.services,
+            request_id=request_id_of(request.scope),
+        )
+
+
+def create_app(services: ApiServices, options: ApiOptions,
+               lifespan: Callable[[Starlette], AbstractAsyncContextManager[Any]] | None = None,
+               ) -> Starlette:
+    graphql = LoanOffersGraphQL(services, options)
+
+    async def livez(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(_: Request) -> Response:
+        report = await services.readiness()
+        return JSONResponse(report, status_code=200 if report.get("ready") else 503)
+
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/livez", livez),
+        Route("/readyz", readyz),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(RequestIdMiddleware)],
+                     lifespan=lifespan)

@@ -1,0 +1,34 @@
+"""Per-request GraphQL context: the use cases and who is asking."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from application.ports import EventSubscriber
+from application.use_cases.generate_offers import GenerateOffers
+from application.use_cases.get_offer import GetOffer
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    """What the API layer may call; built by ``config`` (the composition root)."""
+
+    generate_offers: GenerateOffers
+    get_offer: GetOffer
+    subscriber: EventSubscriber
+    readiness: Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class GraphQLContext:
+    request: Request | WebSocket
+    response: Response | None
+    services: ApiServices
+    request_id: str
+    extras: dict[str, Any] = field(default_factory=dict)
