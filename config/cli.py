@@ -1,0 +1,182 @@
+"""The ``loan-offers`` command line (console script ``loan-offers = config.cli:app``).
+
+One function per command. Amounts are parsed as decimal text, never as floats, and bad input
+ends with a one-line ``error: ...`` on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Annotated, Any
+
+import typer
+
+from domain.finance.key_facts import GST_RATE_DEFAULT, KeyFacts, compute_key_facts
+from domain.finance.money import as_fraction, to_paise, to_rupees
+from domain.finance.schedule import Instalment
+
+USAGE_ERROR = 2
+_TWO_PLACES = Decimal("0.01")
+
+app = typer.Typer(
+    name="loan-offers",
+    help="Dynamic loan offer engine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def main() -> None:
+    """Dynamic loan offer engine: risk, behaviour and fair pricing of loan offers."""
+
+
+class _InputError(ValueError):
+    pass
+
+
+@app.command()
+def quote(
+    amount: Annotated[str, typer.Option(help="Principal in rupees, e.g. 47000 or 47000.50.")],
+    tenure: Annotated[int, typer.Option(help="Tenure in months (1-600).")],
+    roi: Annotated[str, typer.Option(help="Interest rate, percent a year (21 means 21%).")],
+    processing_fee: Annotated[str, typer.Option(help="Processing fee in rupees, before GST.")],
+    gst_rate: Annotated[str, typer.Option(help="GST on the fee, percent.")] = str(GST_RATE_DEFAULT),
+    other_charges: Annotated[str, typer.Option(help="Other upfront charges in rupees.")] = "0",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """EMI, APR (RBI Key Facts Statement) and the amortisation schedule of a loan."""
+    try:
+        facts = compute_key_facts(
+            principal_paise=_paise("--amount", amount, positive=True),
+            roi_percent=_percent("--roi", roi),
+            tenure_months=tenure,
+            processing_fee_paise=_paise("--processing-fee", processing_fee),
+            gst_rate_percent=_percent("--gst-rate", gst_rate),
+            other_charges_paise=_paise("--other-charges", other_charges),
+        )
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(USAGE_ERROR) from None
+    typer.echo(_quote_json(facts) if as_json else _quote_text(facts))
+
+
+def _paise(option: str, text: str, *, positive: bool = False) -> int:
+    try:
+        paise = to_paise(text.strip())
+    except ValueError as exc:
+        raise _InputError(f"{option}: {exc}") from None
+    if paise < 0 or (positive and paise == 0):
+        raise _InputError(
+            f"{option} must be {'positive' if positive else 'zero or more'}, got {text}"
+        )
+    return paise
+
+
+def _percent(option: str, text: str) -> Decimal:
+    try:
+        as_fraction(text.strip())
+    except ValueError:
+        raise _InputError(f"{option}: not a number: {text!r}") from None
+    return Decimal(text.strip())
+
+
+def _quote_text(facts: KeyFacts) -> str:
+    header = [
+        ("Principal", _inr(facts.principal)),
+        ("Interest rate", f"{_pct(facts.roi_percent)} % a year"),
+        ("Tenure", f"{facts.tenure} months"),
+        ("Processing fee", _inr(facts.processing_fee)),
+        ("GST on fee", _inr(facts.gst_on_fee)),
+        ("Other charges", _inr(facts.other_charges)),
+        ("Net disbursal", _inr(facts.net_disbursal)),
+        ("EMI", _inr(facts.emi)),
+        ("Last instalment", _inr(facts.schedule.last_instalment)),
+        ("APR", f"{facts.apr_percent} %"),
+        ("Total interest", _inr(facts.total_interest)),
+        ("Total payable", _inr(facts.total_payable)),
+    ]
+    width = max(len(label) for label, _ in header)
+    lines = [f"{label:<{width}}  {value}" for label, value in header]
+    return "\n".join([*lines, "", _schedule_table(facts.schedule.rows)])
+
+
+def _schedule_table(rows: tuple[Instalment, ...]) -> str:
+    titles = ("Month", "Opening", "EMI", "Interest", "Principal", "Closing")
+    cells = [
+        (
+            str(r.month),
+            *(
+                _inr(v)
+                for v in (r.opening_balance, r.emi, r.interest, r.principal, r.closing_balance)
+            ),
+        )
+        for r in rows
+    ]
+    widths = [max(len(title), *(len(row[i]) for row in cells)) for i, title in enumerate(titles)]
+    return "\n".join(
+        "  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True))
+        for line in [titles, *cells]
+    )
+
+
+def _inr(paise: int) -> str:
+    """Rupees with Indian digit grouping: 1,00,000.00."""
+    sign = "-" if paise < 0 else ""
+    rupees, fraction = divmod(abs(paise), 100)
+    digits = str(rupees)
+    head, tail = digits[:-3], digits[-3:]
+    groups = []
+    while len(head) > 2:
+        groups.insert(0, head[-2:])
+        head = head[:-2]
+    grouped = ",".join([g for g in [head, *groups] if g] + [tail])
+    return f"{sign}{grouped}.{fraction:02d}"
+
+
+def _pct(value: Decimal) -> Decimal:
+    return value.quantize(_TWO_PLACES) if value == value.quantize(_TWO_PLACES) else value
+
+
+def _quote_json(facts: KeyFacts) -> str:
+    money = to_rupees
+    return _dumps(
+        {
+            "principal": money(facts.principal),
+            "roi": _pct(facts.roi_percent),
+            "tenure": facts.tenure,
+            "processingFee": money(facts.processing_fee),
+            "gstOnFee": money(facts.gst_on_fee),
+            "otherCharges": money(facts.other_charges),
+            "netDisbursal": money(facts.net_disbursal),
+            "emi": money(facts.emi),
+            "lastInstalment": money(facts.schedule.last_instalment),
+            "apr": facts.apr_percent,
+            "totalInterest": money(facts.total_interest),
+            "totalPayable": money(facts.total_payable),
+            "schedule": [
+                {
+                    "month": r.month,
+                    "openingBalance": money(r.opening_balance),
+                    "emi": money(r.emi),
+                    "interest": money(r.interest),
+                    "principal": money(r.principal),
+                    "closingBalance": money(r.closing_balance),
+                }
+                for r in facts.schedule.rows
+            ],
+        }
+    )
+
+
+def _dumps(value: Any) -> str:
+    """JSON with ``Decimal`` written as the number it is (``47000.00``, not ``47000.0``)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {_dumps(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_dumps(v) for v in value) + "]"
+    if isinstance(value, Decimal):
+        return str(value)
+    return json.dumps(value)

@@ -1,0 +1,150 @@
+"""Annual percentage rate (APR) as the Key Facts Statement defines it.
+
+RBI circular RBI/2024-25/18 (Key Facts Statement for loans and advances, from 1 Oct 2024): the
+APR is the annual cost of credit including interest and all other charges. Computed as
+``12 * r`` where ``r`` is the monthly internal rate of return of the cash flows ``+ net
+disbursal`` at month 0 (principal less processing fee, GST on it and other upfront charges)
+and ``- instalment_k`` at months ``k = 1..n``: ``net disbursal = sum_k instalment_k / (1+r)^k``.
+US Reg Z Appendix J (actuarial method) gives the same construction for monthly unit periods.
+
+The root is searched in ``[-0.99/12, 1]`` a month (-99 % to 1200 % a year): bracketed by
+doubling steps from the constant-ratio estimate ``2C / (D (n + 1))``, then refined by the
+Illinois variant of false position (Dowell & Jarratt, BIT 11, 1971) with a bisection fallback,
+to ``1e-13``. With non-negative instalments the present value falls strictly as ``r`` rises,
+so the root is unique.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from decimal import ROUND_HALF_UP, Decimal
+
+from domain.finance.money import Paise
+
+MIN_MONTHLY_RATE = -0.99 / 12
+MAX_MONTHLY_RATE = 1.0
+RATE_TOLERANCE = 1e-13
+_TWO_PLACES = Decimal("0.01")
+
+
+def apr_percent(net_disbursal_paise: Paise, instalments: Sequence[Paise]) -> Decimal:
+    """The APR in percent a year, rounded half up to 2 decimals (e.g. ``Decimal("23.55")``)."""
+    percent = Decimal(repr(1200 * monthly_irr(net_disbursal_paise, instalments)))
+    return percent.quantize(_TWO_PLACES, rounding=ROUND_HALF_UP) + 0  # + 0 drops a "-0.00"
+
+
+def monthly_irr(net_disbursal_paise: Paise, instalments: Sequence[Paise]) -> float:
+    """The monthly IRR of the loan's cash flows, unrounded (within ``1e-13``).
+
+    ``ValueError`` if the disbursal is not positive, an instalment is negative, or the rate is
+    outside ``[-0.99/12, 1]`` a month (e.g. far less is repaid than was disbursed).
+    """
+    _check_flows(net_disbursal_paise, instalments)
+    excess = _excess_over_disbursal(net_disbursal_paise, instalments)
+    # Constant-ratio approximation 2C / (D (n+1)) (C = total charges): a close first guess.
+    total = sum(instalments)
+    guess = 2 * (total - net_disbursal_paise) / (net_disbursal_paise * (len(instalments) + 1))
+    return _solve_increasing(excess, guess)
+
+
+def _check_flows(net_disbursal: int, instalments: Sequence[int]) -> None:
+    if net_disbursal <= 0:
+        raise ValueError(f"net disbursal must be positive, got {net_disbursal} paise")
+    if not instalments:
+        raise ValueError("at least one instalment is needed")
+    if min(instalments) < 0:
+        raise ValueError("instalments must not be negative")
+
+
+def _excess_over_disbursal(
+    net_disbursal: int, instalments: Sequence[int]
+) -> Callable[[float], float]:
+    """``r -> 1 - PV(r) / disbursal``: increasing in ``r``, zero at the IRR.
+
+    O(1) per call when instalments 1..n-1 are equal (level EMI, adjusted last), else O(n).
+    """
+    n = len(instalments)
+    level = instalments[0]
+    last = instalments[-1] / net_disbursal
+    if instalments[:-1].count(level) == n - 1:
+        level_share = level / net_disbursal
+        m = n - 1
+
+        def level_excess(r: float) -> float:
+            log_growth = math.log1p(r)
+            # sum_{k=1..m} (1+r)^-k = -expm1(-m ln(1+r)) / r, computed without cancellation.
+            annuity = -math.expm1(-m * log_growth) / r if r != 0 else float(m)
+            return 1 - level_share * annuity - last * math.exp(-n * log_growth)
+
+        return level_excess
+
+    shares = [amount / net_disbursal for amount in reversed(instalments)]
+
+    def general_excess(r: float) -> float:
+        discount = 1 / (1 + r)
+        present_value = 0.0
+        for share in shares:  # Horner: v*(A1 + v*(A2 + ... + v*An))
+            present_value = (present_value + share) * discount
+        return 1 - present_value
+
+    return general_excess
+
+
+def _solve_increasing(f: Callable[[float], float], guess: float) -> float:
+    """Root of an increasing ``f`` in ``[MIN_MONTHLY_RATE, MAX_MONTHLY_RATE]``, to
+    ``RATE_TOLERANCE``: bracket it by doubling steps from ``guess``, then Illinois."""
+    x = min(max(guess, MIN_MONTHLY_RATE), MAX_MONTHLY_RATE)
+    f_x = f(x)
+    if f_x == 0:
+        return x
+    step = 0.25 * max(abs(x), 1e-3)
+    limit = MAX_MONTHLY_RATE if f_x < 0 else MIN_MONTHLY_RATE
+    direction = 1.0 if f_x < 0 else -1.0
+    while True:
+        y = x + direction * step
+        y = min(y, limit) if direction > 0 else max(y, limit)
+        f_y = f(y)
+        if f_y == 0:
+            return y
+        if (f_y < 0) != (f_x < 0):
+            break
+        if y == limit:
+            raise ValueError(
+                "no APR between -99% and 1200% a year for these cash flows "
+                "(is far less repaid than disbursed?)"
+            )
+        x, f_x, step = y, f_y, 2 * step
+    lo, f_lo, hi, f_hi = (x, f_x, y, f_y) if direction > 0 else (y, f_y, x, f_x)
+    return _illinois(f, lo, hi, f_lo, f_hi)
+
+
+def _illinois(f: Callable[[float], float], lo: float, hi: float, f_lo: float, f_hi: float) -> float:
+    """Root of an increasing ``f`` with ``f(lo) < 0 < f(hi)``, to ``RATE_TOLERANCE``."""
+    retained = 0
+    for _ in range(100):
+        if hi - lo <= RATE_TOLERANCE:
+            break
+        x = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)
+        if not lo < x < hi:
+            x = 0.5 * (lo + hi)
+        f_x = f(x)
+        if f_x == 0:
+            return x
+        if f_x < 0:
+            lo, f_lo = x, f_x
+            if retained == -1:  # hi kept twice in a row: halve its weight (Illinois)
+                f_hi *= 0.5
+            retained = -1
+        else:
+            hi, f_hi = x, f_x
+            if retained == 1:
+                f_lo *= 0.5
+            retained = 1
+    while hi - lo > RATE_TOLERANCE:  # only if false position stalled
+        mid = 0.5 * (lo + hi)
+        if f(mid) < 0:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)

@@ -1,0 +1,105 @@
+"""The figures of a Key Facts Statement (KFS) for a level-EMI loan.
+
+RBI circular RBI/2024-25/18 (Key Facts Statement for loans and advances, from 1 Oct 2024):
+the KFS shows the loan amount, rate, tenure, instalment, every fee, the net disbursal, the
+amortisation schedule and the annual percentage rate (APR) with its computation.
+
+- ``gst_on_fee`` = GST (18 % by default) on the processing fee, rounded half up to the paisa.
+- ``net_disbursal`` = principal - processing fee - GST on it - other upfront charges.
+- ``total_payable`` = the sum of the instalments = principal + total interest. Fees are not in
+  it: they are shown separately and enter the APR through the net disbursal.
+- ``apr_percent`` = :func:`domain.finance.apr.apr_percent` of the net disbursal and instalments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from domain.finance.apr import apr_percent
+from domain.finance.money import Paise, as_fraction, percent_of
+from domain.finance.schedule import AmortisationSchedule, build_schedule
+
+GST_RATE_DEFAULT = Decimal("18")
+MAX_TENURE_MONTHS = 600
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFacts:
+    """KFS figures; money in paise, rates in percent a year."""
+
+    principal: Paise
+    roi_percent: Decimal
+    tenure: int
+    processing_fee: Paise
+    gst_on_fee: Paise
+    other_charges: Paise
+    net_disbursal: Paise
+    emi: Paise
+    schedule: AmortisationSchedule
+    total_interest: Paise
+    total_payable: Paise
+    apr_percent: Decimal
+
+
+def compute_key_facts(
+    principal_paise: Paise,
+    roi_percent: Decimal,
+    tenure_months: int,
+    processing_fee_paise: Paise,
+    gst_rate_percent: Decimal = GST_RATE_DEFAULT,
+    other_charges_paise: Paise = 0,
+) -> KeyFacts:
+    """All KFS figures for one loan; ``ValueError`` with a plain message for invalid terms."""
+    _validate(
+        principal_paise,
+        roi_percent,
+        tenure_months,
+        processing_fee_paise,
+        gst_rate_percent,
+        other_charges_paise,
+    )
+    gst = percent_of(processing_fee_paise, gst_rate_percent)
+    net = principal_paise - processing_fee_paise - gst - other_charges_paise
+    if net <= 0:
+        raise ValueError("fees and charges exceed the principal: net disbursal must be positive")
+    schedule = build_schedule(principal_paise, roi_percent, tenure_months)
+    total_interest = schedule.total_interest
+    return KeyFacts(
+        principal=principal_paise,
+        roi_percent=roi_percent,
+        tenure=tenure_months,
+        processing_fee=processing_fee_paise,
+        gst_on_fee=gst,
+        other_charges=other_charges_paise,
+        net_disbursal=net,
+        emi=schedule.emi,
+        schedule=schedule,
+        total_interest=total_interest,
+        total_payable=principal_paise + total_interest,
+        apr_percent=apr_percent(net, schedule.instalments),
+    )
+
+
+def _validate(
+    principal: int, roi: Decimal, tenure: int, fee: int, gst_rate: Decimal, other: int
+) -> None:
+    for name, amount in (
+        ("principal", principal),
+        ("processing fee", fee),
+        ("other charges", other),
+    ):
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            raise TypeError(f"{name} must be an int number of paise, got {amount!r}")
+    if principal <= 0:
+        raise ValueError(f"principal must be positive, got {principal} paise")
+    if not isinstance(tenure, int) or not 1 <= tenure <= MAX_TENURE_MONTHS:
+        raise ValueError(f"tenure must be 1 to {MAX_TENURE_MONTHS} months, got {tenure}")
+    if not 0 <= as_fraction(roi) <= 100:
+        raise ValueError(f"roi must be between 0 and 100 percent, got {roi}")
+    if not 0 <= as_fraction(gst_rate) <= 100:
+        raise ValueError(f"GST rate must be between 0 and 100 percent, got {gst_rate}")
+    if fee < 0:
+        raise ValueError(f"processing fee must not be negative, got {fee} paise")
+    if other < 0:
+        raise ValueError(f"other charges must not be negative, got {other} paise")
