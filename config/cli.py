@@ -180,3 +180,84 @@ def _dumps(value: Any) -> str:
     if isinstance(value, Decimal):
         return str(value)
     return json.dumps(value)
+
+
+# --- service commands: heavy imports stay inside the functions so `quote` starts fast ---
+
+
+def _settings():  # noqa: ANN202
+    from config.settings import Settings
+
+    return Settings()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default: settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: settings, 8000).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+) -> None:
+    """Serve GraphQL (and GraphiQL in the dev profile) on http://HOST:PORT/graphql."""
+    import uvicorn
+
+    settings = _settings()
+    host, port = host or settings.host, port or settings.port
+    typer.echo(f"loan-offers ({settings.profile.value} profile) on http://{host}:{port}/graphql",
+               err=True)
+    uvicorn.run("config.asgi:create_app", factory=True, host=host, port=port,
+                workers=workers or settings.workers, proxy_headers=True,
+                timeout_graceful_shutdown=10, log_level="info")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the latest revision (Alembic)."""
+    from adapters.sql.migrate import current_revision, upgrade_to_head
+
+    settings = _settings()
+    upgrade_to_head(settings.database_url)
+    typer.echo(f"database at revision {current_revision(settings.database_url)}")
+
+
+@app.command()
+def seed(
+    count: Annotated[int, typer.Option(help="How many demo applicants (user-000001...).")] = 10_000,
+) -> None:
+    """Load the deterministic demo portfolio and the default policy (idempotent)."""
+    import asyncio
+
+    from adapters.demo.portfolio import generate_applicants
+    from config.container import build_container
+
+    if count < 0:
+        typer.echo("error: --count must be >= 0", err=True)
+        raise typer.Exit(USAGE_ERROR)
+
+    async def run() -> tuple[int, int]:
+        container = build_container(_settings())
+        try:
+            policy = await container.bootstrap_policy().execute(
+                container.settings().policy_file.read_text())
+            inserted = await container.seed_applicants().execute(generate_applicants(count))
+            return inserted, policy.version
+        finally:
+            await container.engine().dispose()
+
+    inserted, version = asyncio.run(run())
+    typer.echo(f"seeded {inserted} new applicants ({count - inserted} already present); "
+               f"active policy version {version}")
+
+
+@app.command("export-schema")
+def export_schema(
+    output: Annotated[str | None, typer.Option(help="File to write (default: stdout).")] = None,
+) -> None:
+    """Print the GraphQL schema (SDL) that clients generate types from."""
+    from graphql_api.schema import SchemaOptions, build_schema
+
+    sdl = build_schema(SchemaOptions()).as_str() + "\n"
+    if output is None:
+        typer.echo(sdl, nl=False)
+    else:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(sdl)

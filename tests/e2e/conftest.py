@@ -1,0 +1,44 @@
+"""The real ASGI app over a fresh, migrated, seeded SQLite database, driven by httpx."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adapters.demo.portfolio import generate_applicants
+from adapters.sql.migrate import upgrade_to_head
+from config.asgi import create_app
+from config.container import build_container
+from config.settings import Settings
+
+SEEDED = 300
+
+
+@pytest.fixture(scope="session")
+async def app_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict]:
+    db = Path(tmp_path_factory.mktemp("e2e")) / "e2e.db"
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{db}", profile="dev")
+    await asyncio.to_thread(upgrade_to_head, settings.database_url)
+    container = build_container(settings)
+    await container.bootstrap_policy().execute(settings.policy_file.read_text())
+    await container.seed_applicants().execute(generate_applicants(SEEDED))
+    app = create_app(container=container)
+    yield {"app": app, "container": container, "settings": settings}
+    await container.engine().dispose()
+
+
+@pytest.fixture(scope="session")
+async def client(app_env: dict) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app_env["app"])
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+async def gql(client: httpx.AsyncClient, query: str, **variables: object) -> dict:
+    response = await client.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    return response.json()
