@@ -1,9 +1,12 @@
-"""The Strawberry schema: queries over the use cases, nothing more."""
+"""The Strawberry schema: root types merged from one resolver module per feature.
+
+Hardening (documented in README "Limits"): depth, alias and token limits; bounded parser and
+validation caches; introspection and field suggestions off unless enabled (dev profile).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 import strawberry
 from strawberry.extensions import (
@@ -15,12 +18,14 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import Info
+from strawberry.tools import merge_types
 
-from application.use_cases.generate_offers import GenerateOffersCommand
-from graphql_api.context import GraphQLContext
-from graphql_api.errors import MaskUnexpectedErrors, call, typed_error
-from graphql_api.types import LoanOffer, LoanOfferRequest, LoanOfferResponse
+from graphql_api.errors import MaskUnexpectedErrors
+from graphql_api.resolvers.offers import OfferQueries
+
+QUERY_PARTS: tuple[type, ...] = (OfferQueries,)
+MUTATION_PARTS: tuple[type, ...] = ()
+SUBSCRIPTION_PARTS: tuple[type, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -29,30 +34,6 @@ class SchemaOptions:
     max_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 2000
-
-
-def _amount(value: float | None) -> Decimal | None:
-    if value is None:
-        return None
-    return Decimal(repr(value))
-
-
-@strawberry.type
-class Query:
-    @strawberry.field(description="Ranked, explained loan offers for a customer.")
-    async def loan_offers(self, info: Info[GraphQLContext, None],
-                          request: LoanOfferRequest) -> LoanOfferResponse:
-        amount = _amount(request.requested_amount)
-        if amount is not None and amount != amount.quantize(Decimal("0.01")):
-            raise typed_error("BAD_USER_INPUT", "requestedAmount has more than 2 decimals",
-                              field="requestedAmount")
-        command = GenerateOffersCommand(str(request.user_id), amount, request.requested_tenure)
-        offer_set = await call(info.context.services.generate_offers.execute(command))
-        return LoanOfferResponse.of(offer_set)
-
-    @strawberry.field(description="One offer by id, with its current status.")
-    async def offer(self, info: Info[GraphQLContext, None], offer_id: strawberry.ID) -> LoanOffer:
-        return LoanOffer.of(await call(info.context.services.get_offer.execute(str(offer_id))))
 
 
 def build_schema(options: SchemaOptions) -> strawberry.Schema:
@@ -68,7 +49,9 @@ def build_schema(options: SchemaOptions) -> strawberry.Schema:
     if not options.introspection:
         extensions.append(DisableIntrospection)
     return strawberry.Schema(
-        query=Query,
+        query=merge_types("Query", QUERY_PARTS),
+        mutation=merge_types("Mutation", MUTATION_PARTS) if MUTATION_PARTS else None,
+        subscription=merge_types("Subscription", SUBSCRIPTION_PARTS) if SUBSCRIPTION_PARTS else None,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not options.introspection),
     )

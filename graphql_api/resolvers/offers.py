@@ -1,0 +1,38 @@
+"""Queries over offers: generate (loanOffers) and read one (offer)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import strawberry
+from strawberry.types import Info
+
+from application.use_cases.generate_offers import GenerateOffersCommand
+from graphql_api.context import GraphQLContext
+from graphql_api.errors import call, typed_error
+from graphql_api.types import LoanOffer, LoanOfferRequest, LoanOfferResponse
+
+
+def _amount(value: float | None) -> Decimal | None:
+    if value is None:
+        return None
+    amount = Decimal(repr(value))
+    if amount != amount.quantize(Decimal("0.01")):
+        raise typed_error("BAD_USER_INPUT", "requestedAmount has more than 2 decimals",
+                          field="requestedAmount")
+    return amount
+
+
+@strawberry.type
+class OfferQueries:
+    @strawberry.field(description="Ranked, explained loan offers for a customer.")
+    async def loan_offers(self, info: Info[GraphQLContext, None],
+                          request: LoanOfferRequest) -> LoanOfferResponse:
+        command = GenerateOffersCommand(str(request.user_id), _amount(request.requested_amount),
+                                        request.requested_tenure)
+        offer_set = await call(info.context.services.generate_offers.execute(command))
+        return LoanOfferResponse.of(offer_set)
+
+    @strawberry.field(description="One offer by id, with its current status.")
+    async def offer(self, info: Info[GraphQLContext, None], offer_id: strawberry.ID) -> LoanOffer:
+        return LoanOffer.of(await call(info.context.services.get_offer.execute(str(offer_id))))
