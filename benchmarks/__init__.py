@@ -1,0 +1,12 @@
+"""Benchmarks: never run as tests, never asserted. ``python -m benchmarks [name ...]``.
+
+Each benchmark module exposes ``run(count, rounds, with_profile, output)`` and
+``add_arguments(parser)``, and writes its figures to ``benchmarks/results/<name>.json``.
+"""
+
+from __future__ import annotations
+
+#: Known benchmarks, in the order ``python -m benchmarks`` runs them: name -> module.
+BENCHMARKS = {
+    "domain": "benchmarks.domain_bench",
+}
