@@ -1,0 +1,90 @@
+"""Async engines and sessions for PostgreSQL (asyncpg) and SQLite (aiosqlite).
+
+PostgreSQL: a bounded pool with pre-ping (connections dropped by a failover or an idle timeout
+are replaced, not handed to a request), a connect timeout, and a server-side statement timeout
+backed by asyncpg's client-side command timeout.
+
+SQLite: WAL (readers never block the writer), a busy timeout instead of immediate "database is
+locked" errors, and enforced foreign keys. An in-memory database is one shared connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import StaticPool
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 20,
+    pool_timeout: float = 5,
+    statement_timeout_ms: int = 5000,
+    connect_timeout_s: float = 5,
+    echo: bool = False,
+) -> AsyncEngine:
+    """An ``AsyncEngine`` for ``postgresql+asyncpg://`` or ``sqlite+aiosqlite://`` URLs."""
+    backend = make_url(url).get_backend_name()
+    if backend == "postgresql":
+        return create_async_engine(
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+            pool_pre_ping=True,
+            connect_args={
+                "timeout": connect_timeout_s,
+                "command_timeout": statement_timeout_ms / 1000,
+                "server_settings": {"statement_timeout": str(statement_timeout_ms)},
+            },
+        )
+    if backend == "sqlite":
+        return _sqlite_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                              pool_timeout=pool_timeout, busy_timeout_ms=statement_timeout_ms,
+                              echo=echo)
+    raise ValueError(f"unsupported database URL {make_url(url).render_as_string()!r}: "
+                     "use postgresql+asyncpg:// or sqlite+aiosqlite://")
+
+
+def is_memory_sqlite(url: str) -> bool:
+    u = make_url(url)
+    return u.get_backend_name() == "sqlite" and (
+        u.database in (None, "", ":memory:") or u.query.get("mode") == "memory")
+
+
+def _sqlite_engine(url: str, *, pool_size: int, max_overflow: int, pool_timeout: float,
+                   busy_timeout_ms: int, echo: bool) -> AsyncEngine:
+    memory = is_memory_sqlite(url)
+    pool: dict[str, Any] = (
+        {"poolclass": StaticPool} if memory
+        else {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
+    )
+    engine = create_async_engine(url, echo=echo, **pool)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            if not memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                # Survives application crashes; a power cut may lose the last commits (SQLite
+                # serves development and tests, production runs PostgreSQL).
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for units of work. Objects stay readable after commit (no expiry)."""
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)

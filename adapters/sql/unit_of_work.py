@@ -1,0 +1,65 @@
+"""The SQL unit of work: one ``AsyncSession``, one transaction, three repositories."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from adapters.sql.repositories import (
+    Now,
+    SqlApplicantRepository,
+    SqlOfferRepository,
+    SqlPolicyRepository,
+    utc_now,
+)
+
+
+class SqlUnitOfWork:
+    """``async with uow:`` opens a session; ``commit()`` makes the work durable; leaving the
+    block rolls back whatever was not committed and returns the connection to the pool."""
+
+    applicants: SqlApplicantRepository
+    offers: SqlOfferRepository
+    policies: SqlPolicyRepository
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], now: Now = utc_now
+                 ) -> None:
+        self._session_factory = session_factory
+        self._now = now
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> Self:
+        if self._session is not None:
+            raise RuntimeError("this unit of work is already in use")
+        session = self._session_factory()
+        self._session = session
+        self.applicants = SqlApplicantRepository(session, self._now)
+        self.offers = SqlOfferRepository(session, self._now)
+        self.policies = SqlPolicyRepository(session, self._now)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()  # rolls back anything not committed
+
+    async def commit(self) -> None:
+        if self._session is None:
+            raise RuntimeError("commit() outside `async with`")
+        await self._session.commit()
+
+
+class SqlUnitOfWorkFactory:
+    """The ``UnitOfWorkFactory`` port: ``factory()`` is a fresh :class:`SqlUnitOfWork`."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], now: Now = utc_now
+                 ) -> None:
+        self._session_factory = session_factory
+        self._now = now
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._session_factory, self._now)
