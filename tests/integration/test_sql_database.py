@@ -1,0 +1,54 @@
+"""Engine settings actually reach the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from adapters.sql.database import create_engine, is_memory_sqlite
+
+
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'pragmas.db'}",
+                           statement_timeout_ms=1234)
+    try:
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+            assert (await connection.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+            assert (await connection.execute(text("PRAGMA busy_timeout"))).scalar() == 1234
+    finally:
+        await engine.dispose()
+
+
+async def test_in_memory_sqlite_is_one_shared_database() -> None:
+    url = "sqlite+aiosqlite:///:memory:"
+    assert is_memory_sqlite(url) and not is_memory_sqlite("sqlite+aiosqlite:///x.db")
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE t (x INTEGER)"))
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar() == 0
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.services
+async def test_postgresql_statements_time_out(postgres_url: str) -> None:
+    engine = create_engine(postgres_url, statement_timeout_ms=300, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SHOW statement_timeout"))).scalar() == "300ms"
+            with pytest.raises(DBAPIError, match="statement timeout"):
+                await connection.execute(text("SELECT pg_sleep(5)"))
+    finally:
+        await engine.dispose()
+
+
+def test_other_databases_are_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported database URL") as raised:
+        create_engine("mysql+aiomysql://user:secret@db/x")
+    assert "secret" not in str(raised.value)

@@ -1,0 +1,209 @@
+"""Throwaway PostgreSQL and Redis servers for tests, from the machine's installed binaries.
+
+Each runs in its own temporary directory on a free loopback port and is stopped (and its
+directory removed) afterwards. As root, PostgreSQL runs as the ``postgres`` system user (initdb
+and postgres refuse to run as root). Tests that need a server are marked ``services``: without
+the binary they are skipped, unless ``REQUIRE_SERVICES=1`` (CI), where they fail instead.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+PG_GLOBS = ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/opt/homebrew/opt/postgresql*/bin")
+START_TIMEOUT_S = 30.0
+
+
+def services_required() -> bool:
+    return os.environ.get("REQUIRE_SERVICES", "") not in ("", "0", "false", "no")
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip the test (``pytest.skip``), or fail it when ``REQUIRE_SERVICES=1``."""
+    if services_required():
+        pytest.fail(f"{reason} (REQUIRE_SERVICES=1)", pytrace=False)
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = START_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+        time.sleep(0.02)
+
+
+def find_postgres_bin() -> Path | None:
+    """The newest directory holding both ``initdb`` and ``pg_ctl`` (distribution layouts first,
+    then ``PATH``)."""
+    candidates = sorted((Path(p) for pattern in PG_GLOBS for p in glob.glob(pattern)),
+                        key=lambda p: _version_key(p.parent.name), reverse=True)
+    for directory in candidates:
+        if (directory / "initdb").is_file() and (directory / "pg_ctl").is_file():
+            return directory
+    initdb = shutil.which("initdb")
+    if initdb is not None and shutil.which("pg_ctl") is not None:
+        return Path(initdb).resolve().parent
+    return None
+
+
+def _version_key(name: str) -> tuple[int, ...]:
+    digits = "".join(c if c.isdigit() else " " for c in name).split()
+    return tuple(int(d) for d in digits) or (0,)
+
+
+class PostgresServer:
+    """A private PostgreSQL cluster: ``trust`` auth, user ``postgres``, fsync off.
+
+    ``start()``/``stop()`` may be called repeatedly (same port, same data); ``close()`` stops it
+    and deletes its directory.
+    """
+
+    def __init__(self, bin_dir: Path, port: int | None = None) -> None:
+        self.bin_dir = bin_dir
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self.user = "postgres"
+        self._run_as = _postgres_user_if_root()
+        self.base = Path(tempfile.mkdtemp(prefix="loan-offers-pg-"))
+        self.data = self.base / "data"
+        self.log = self.base / "postgres.log"
+        if self._run_as is not None:
+            os.chown(self.base, self._run_as.pw_uid, self._run_as.pw_gid)
+        self._initdb()
+        atexit.register(self.close)
+
+    def _command(self, *args: str | Path) -> list[str]:
+        argv = [str(a) for a in args]
+        return argv if self._run_as is None else ["runuser", "-u", self._run_as.pw_name, "--",
+                                                  *argv]
+
+    def _run(self, *args: str | Path) -> None:
+        result = subprocess.run(self._command(*args), capture_output=True, text=True,
+                                timeout=START_TIMEOUT_S, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{args[0]} failed ({result.returncode}):\n{result.stdout}"
+                               f"{result.stderr}\n{self.log_tail()}")
+
+    def _initdb(self) -> None:
+        self._run(self.bin_dir / "initdb", "-D", self.data, "--auth=trust", "-U", self.user,
+                  "--encoding=UTF8", "--no-locale", "--no-sync")
+
+    def start(self) -> None:
+        options = (f"-p {self.port} -k {self.base} -c listen_addresses={self.host} "
+                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                   "-c max_connections=200")
+        self._run(self.bin_dir / "pg_ctl", "-D", self.data, "-l", self.log, "-o", options,
+                  "-w", "-t", str(int(START_TIMEOUT_S)), "start")
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run(self.bin_dir / "pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+        atexit.unregister(self.close)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+asyncpg://{self.user}@{self.host}:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """Create database ``name``; returns its ``postgresql+asyncpg://`` URL."""
+        result = subprocess.run(
+            [str(self.bin_dir / "createdb"), "-h", self.host, "-p", str(self.port),
+             "-U", self.user, name],
+            capture_output=True, text=True, timeout=START_TIMEOUT_S, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"createdb {name} failed: {result.stderr}")
+        return self.url(name)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _postgres_user_if_root() -> pwd.struct_passwd | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("postgres")
+    except KeyError as exc:
+        raise RuntimeError("running as root, but there is no `postgres` user to run "
+                           "PostgreSQL as") from exc
+
+
+class RedisServer:
+    """``redis-server`` without persistence, as a child process on a fixed port.
+
+    ``stop()`` kills it (SIGKILL: an outage, not a shutdown), ``start()`` brings it back on the
+    same port (empty), ``close()`` stops it for good.
+    """
+
+    def __init__(self, binary: str, port: int | None = None) -> None:
+        self.binary = binary
+        self.port = port or free_port()
+        self.base = Path(tempfile.mkdtemp(prefix="loan-offers-redis-"))
+        self._process: subprocess.Popen[bytes] | None = None
+        atexit.register(self.close)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--daemonize", "no", "--dir", str(self.base),
+             "--logfile", str(self.base / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for_port(self.port)
+        except TimeoutError:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+        atexit.unregister(self.close)
