@@ -18,6 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.pool import StaticPool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+_ASYNC_DRIVERS = {"postgres": "postgresql+asyncpg", "postgresql": "postgresql+asyncpg",
+                  "sqlite": "sqlite+aiosqlite"}
+
+
+def async_url(url: str) -> str:
+    """``postgres://``/``postgresql://`` -> ``postgresql+asyncpg://``, ``sqlite://`` ->
+    ``sqlite+aiosqlite://``; URLs naming a driver are returned unchanged."""
+    scheme, sep, rest = url.partition("://")
+    return f"{_ASYNC_DRIVERS.get(scheme, scheme)}{sep}{rest}"
+
 
 def create_engine(
     url: str,
@@ -29,9 +39,11 @@ def create_engine(
     connect_timeout_s: float = 5,
     echo: bool = False,
 ) -> AsyncEngine:
-    """An ``AsyncEngine`` for ``postgresql+asyncpg://`` or ``sqlite+aiosqlite://`` URLs."""
-    backend = make_url(url).get_backend_name()
-    if backend == "postgresql":
+    """An ``AsyncEngine`` for ``postgresql+asyncpg://`` or ``sqlite+aiosqlite://`` URLs (see
+    :func:`async_url` for the driverless spellings)."""
+    url = async_url(url)
+    driver = make_url(url).drivername
+    if driver == "postgresql+asyncpg":
         return create_async_engine(
             url,
             echo=echo,
@@ -45,7 +57,7 @@ def create_engine(
                 "server_settings": {"statement_timeout": str(statement_timeout_ms)},
             },
         )
-    if backend == "sqlite":
+    if driver == "sqlite+aiosqlite":
         return _sqlite_engine(url, pool_size=pool_size, max_overflow=max_overflow,
                               pool_timeout=pool_timeout, busy_timeout_ms=statement_timeout_ms,
                               echo=echo)

@@ -9,6 +9,7 @@ both a CLI and async code (prefer ``await asyncio.to_thread(upgrade_to_head, url
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -23,7 +24,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from adapters.sql.database import async_url
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+#: PostgreSQL advisory lock held (for the transaction) while migrating: replicas that all run
+#: ``migrate`` at start-up queue up instead of racing to create the same tables; the later ones
+#: then find the database at head.
+MIGRATION_LOCK_KEY = 0x6C6F616E5F6F6666  # "loan_off"
 
 T = TypeVar("T")
 
@@ -35,17 +43,26 @@ def alembic_config(database_url: str | None = None) -> Config:
     config.set_main_option("path_separator", "os")
     if database_url is not None:
         # Passed as an attribute, not an ini option: no %-interpolation of passwords.
-        config.attributes["database_url"] = database_url
+        config.attributes["database_url"] = async_url(database_url)
     return config
 
 
+#: Alembic keeps the running migration in module globals (``alembic.context``, ``alembic.op``):
+#: one command at a time per process. Across processes, env.py takes a PostgreSQL advisory lock.
+_ALEMBIC_LOCK = threading.Lock()
+
+
 def _outside_event_loop(function: Callable[[], T]) -> T:
+    def locked() -> T:
+        with _ALEMBIC_LOCK:
+            return function()
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return function()
+        return locked()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="alembic") as pool:
-        return pool.submit(function).result()
+        return pool.submit(locked).result()
 
 
 def _run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -64,7 +81,7 @@ def current_revision(database_url: str) -> str | None:
     """The database's revision; ``None`` for a database never migrated."""
 
     async def read() -> str | None:
-        engine = create_async_engine(database_url, poolclass=NullPool)
+        engine = create_async_engine(async_url(database_url), poolclass=NullPool)
         try:
             async with engine.connect() as connection:
                 return await connection.run_sync(_current_revision)

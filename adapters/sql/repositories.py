@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 from uuid import uuid4
 
-from sqlalchemy import Table, and_, case, func, insert, or_, true, update
+from sqlalchemy import Table, and_, case, func, insert, literal, or_, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -35,6 +35,7 @@ from adapters.sql.tables import (
     OfferDecisionRow,
     OfferRow,
     PricingPolicyRow,
+    UtcDateTime,
 )
 from application.ports import OfferPage
 from domain.applicant import Applicant
@@ -186,8 +187,9 @@ class SqlOfferRepository:
         result = await self._session.exec(
             update(_OFFERS).where(o.offer_id == offer_id).values(
                 status=status.value,
-                status_changed_at=case((o.status != status.value, self._now()),
-                                       else_=o.status_changed_at),
+                status_changed_at=case(
+                    (o.status != status.value, literal(self._now(), UtcDateTime())),
+                    else_=o.status_changed_at),
             ))
         if result.rowcount == 0:
             return None

@@ -17,10 +17,12 @@ from typing import Any
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from adapters.sql.migrate import MIGRATION_LOCK_KEY
 from adapters.sql.tables import UtcDateTime, metadata
 
 config = context.config
@@ -49,6 +51,9 @@ def _configure(**options: Any) -> None:
 def _run(connection: Connection) -> None:
     _configure(connection=connection)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":  # replicas migrating at start-up queue up
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": MIGRATION_LOCK_KEY})
         context.run_migrations()
 
 
