@@ -14,9 +14,11 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import NoReturn
@@ -36,6 +38,18 @@ def unavailable(reason: str) -> NoReturn:
     if services_required():
         pytest.fail(f"{reason} (REQUIRE_SERVICES=1)", pytrace=False)
     pytest.skip(reason)
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM (a CI timeout, ``kill``) into ``SystemExit`` so fixture finalizers and
+    ``atexit`` stop the servers instead of leaving them running. Only replaces the default."""
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL):
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def free_port() -> int:
@@ -86,18 +100,25 @@ class PostgresServer:
         self.host = "127.0.0.1"
         self.user = "postgres"
         self._run_as = _postgres_user_if_root()
+        self._runuser = _runuser() if self._run_as is not None else None
         self.base = Path(tempfile.mkdtemp(prefix="loan-offers-pg-"))
         self.data = self.base / "data"
         self.log = self.base / "postgres.log"
-        if self._run_as is not None:
-            os.chown(self.base, self._run_as.pw_uid, self._run_as.pw_gid)
-        self._initdb()
+        try:
+            if self._run_as is not None:
+                os.chown(self.base, self._run_as.pw_uid, self._run_as.pw_gid)
+            self._initdb()
+        except BaseException:
+            shutil.rmtree(self.base, ignore_errors=True)
+            raise
         atexit.register(self.close)
+        exit_cleanly_on_sigterm()
 
     def _command(self, *args: str | Path) -> list[str]:
         argv = [str(a) for a in args]
-        return argv if self._run_as is None else ["runuser", "-u", self._run_as.pw_name, "--",
-                                                  *argv]
+        if self._run_as is None or self._runuser is None:
+            return argv
+        return [self._runuser, "-u", self._run_as.pw_name, "--", *argv]
 
     def _run(self, *args: str | Path) -> None:
         result = subprocess.run(self._command(*args), capture_output=True, text=True,
@@ -157,6 +178,13 @@ def _postgres_user_if_root() -> pwd.struct_passwd | None:
                            "PostgreSQL as") from exc
 
 
+def _runuser() -> str:
+    found = shutil.which("runuser", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
+    if found is None:
+        raise RuntimeError("running as root, but `runuser` (util-linux) is not installed")
+    return found
+
+
 class RedisServer:
     """``redis-server`` without persistence, as a child process on a fixed port.
 
@@ -170,6 +198,7 @@ class RedisServer:
         self.base = Path(tempfile.mkdtemp(prefix="loan-offers-redis-"))
         self._process: subprocess.Popen[bytes] | None = None
         atexit.register(self.close)
+        exit_cleanly_on_sigterm()
 
     @property
     def url(self) -> str:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from adapters.sql.database import create_engine, is_memory_sqlite
+from adapters.sql.database import async_url, create_engine, is_memory_sqlite
 
 
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
@@ -52,3 +52,19 @@ def test_other_databases_are_refused() -> None:
     with pytest.raises(ValueError, match="unsupported database URL") as raised:
         create_engine("mysql+aiomysql://user:secret@db/x")
     assert "secret" not in str(raised.value)
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("postgresql://u:p@h:5432/db", "postgresql+asyncpg://u:p@h:5432/db"),
+    ("postgres://u@h/db", "postgresql+asyncpg://u@h/db"),
+    ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg://u@h/db"),
+    ("sqlite:///./x.db", "sqlite+aiosqlite:///./x.db"),
+    ("sqlite+aiosqlite:///:memory:", "sqlite+aiosqlite:///:memory:"),
+])
+def test_driverless_urls_get_the_async_driver(given: str, expected: str) -> None:
+    assert async_url(given) == expected
+
+
+def test_sync_drivers_are_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported database URL"):
+        create_engine("postgresql+psycopg2://u@h/db")

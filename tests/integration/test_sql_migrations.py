@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from uuid import uuid4
@@ -10,12 +12,13 @@ from uuid import uuid4
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.database import create_engine
 from adapters.sql.migrate import (
+    MIGRATION_LOCK_KEY,
     MIGRATIONS_DIR,
     current_revision,
     downgrade_to_base,
@@ -24,6 +27,7 @@ from adapters.sql.migrate import (
     upgrade_to_head,
 )
 from adapters.sql.tables import metadata
+from tests.servers import PostgresServer
 
 TABLES = {"applicants", "applicant_behavior", "offer_decisions", "offers", "pricing_policies"}
 
@@ -92,3 +96,41 @@ def test_migrations_run_from_any_working_directory(tmp_path: Path,
     url = f"sqlite+aiosqlite:///{tmp_path / 'elsewhere.db'}"
     upgrade_to_head(url)
     assert current_revision(url) == head_revision()
+
+
+@pytest.mark.services
+async def test_a_migration_waits_for_the_migration_lock(postgres_server: PostgresServer) -> None:
+    """Replicas migrating at start-up queue up on a PostgreSQL advisory lock."""
+    url = postgres_server.create_database(f"migrations_{uuid4().hex[:12]}")
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    code = ("import sys; from adapters.sql.migrate import upgrade_to_head; "
+            "upgrade_to_head(sys.argv[1])")
+    try:
+        async with engine.connect() as holder:
+            await holder.execute(text("SELECT pg_advisory_lock(:key)"),
+                                 {"key": MIGRATION_LOCK_KEY})
+            replica = subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE)
+            waiting = 0
+            for _ in range(600):
+                waiting = (await holder.execute(text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                ))).scalar_one()
+                if waiting or replica.poll() is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert waiting == 1, "the migration did not wait for the lock"
+            assert current_revision(url) is None
+            await holder.execute(text("SELECT pg_advisory_unlock(:key)"),
+                                 {"key": MIGRATION_LOCK_KEY})
+            await holder.commit()
+        _, stderr = await asyncio.to_thread(replica.communicate, timeout=60)
+        assert replica.returncode == 0, stderr.decode()
+        assert current_revision(url) == head_revision()
+    finally:
+        await engine.dispose()
+
+
+async def test_threads_migrating_at_once_take_turns(empty_database_url: str) -> None:
+    await asyncio.gather(*(asyncio.to_thread(upgrade_to_head, empty_database_url)
+                           for _ in range(3)))
+    assert current_revision(empty_database_url) == head_revision()

@@ -7,7 +7,7 @@ import redis
 from sqlalchemy import text
 
 from adapters.sql.database import create_engine
-from tests.servers import PostgresServer, RedisServer
+from tests.servers import PostgresServer, RedisServer, unavailable
 
 
 async def test_postgres_fixture_serves_a_database(postgres_server: PostgresServer,
@@ -52,3 +52,13 @@ def test_redis_is_back_after_a_test_stopped_it(redis_url: str) -> None:
     with redis.Redis.from_url(redis_url, socket_timeout=1) as client:
         assert client.ping()
         assert client.dbsize() == 0
+
+
+@pytest.mark.parametrize(("required", "outcome"), [
+    ("", pytest.skip.Exception), ("0", pytest.skip.Exception), ("1", pytest.fail.Exception),
+])
+def test_a_missing_server_skips_unless_services_are_required(
+        monkeypatch: pytest.MonkeyPatch, required: str, outcome: type[BaseException]) -> None:
+    monkeypatch.setenv("REQUIRE_SERVICES", required)
+    with pytest.raises(outcome, match="not installed"):
+        unavailable("redis-server not installed")

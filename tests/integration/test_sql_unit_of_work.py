@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from adapters.sql.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
 from application.ports import UnitOfWork
 from domain.applicant import Applicant
+from domain.offers import OfferSet
 from domain.policy.model import PricingPolicy
 from tests.integration.conftest import OfferSetFactory
 
@@ -69,3 +72,19 @@ async def test_the_factory_makes_fresh_units_of_work(uow_factory: SqlUnitOfWorkF
             await first.__aenter__()
     with pytest.raises(RuntimeError, match="outside"):
         await first.commit()
+
+
+async def test_concurrent_units_of_work_lose_no_writes(
+        uow_factory: SqlUnitOfWorkFactory, applicant: Applicant,
+        make_offer_set: OfferSetFactory) -> None:
+    sets = [make_offer_set() for _ in range(12)]
+
+    async def store(offer_set: OfferSet) -> None:
+        async with uow_factory() as uow:
+            await uow.offers.add_offer_set(offer_set)
+            await uow.commit()
+
+    await asyncio.gather(*(store(s) for s in sets))
+    async with uow_factory() as uow:
+        page = await uow.offers.history(applicant.user_id, 1000, None)
+    assert page.total == sum(len(s.offers) for s in sets) == len(page.offers)
