@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
@@ -14,8 +14,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
 from graphql_api.context import ApiServices, GraphQLContext
+from graphql_api.errors import finalise_errors
 from graphql_api.middleware import RequestIdMiddleware, request_id_of
 from graphql_api.schema import SchemaOptions, build_schema
 
@@ -23,7 +26,7 @@ from graphql_api.schema import SchemaOptions, build_schema
 @dataclass(frozen=True)
 class ApiOptions:
     graphiql: bool = True
-    schema: SchemaOptions = SchemaOptions()
+    schema: SchemaOptions = field(default_factory=SchemaOptions)
     allowed_origins: tuple[str, ...] = ()
 
 
@@ -36,6 +39,12 @@ class LoanOffersGraphQL(GraphQL):
             allowed_origins=options.allowed_origins,
         )
         self.services = services
+
+    async def process_result(self, request: Request,
+                             result: ExecutionResult) -> GraphQLHTTPResponse:
+        if result.errors:
+            result.errors = finalise_errors(result.errors, request_id_of(request.scope))
+        return await super().process_result(request, result)
 
     async def get_context(self, request: Request | WebSocket,
                           response: Response | WebSocket | None = None) -> GraphQLContext:

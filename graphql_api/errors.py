@@ -51,32 +51,39 @@ def _is_typed(error: GraphQLError) -> bool:
     return False
 
 
+def _masked(error: GraphQLError, request_id: str | None) -> GraphQLError:
+    log.error("unexpected error in GraphQL operation (request %s)", request_id,
+              exc_info=error.original_error or error)
+    return GraphQLError(
+        "Internal error", nodes=error.nodes, source=error.source, positions=error.positions,
+        path=error.path, original_error=None,
+        extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+    )
+
+
+def finalise_errors(errors: list[GraphQLError], request_id: str | None) -> list[GraphQLError]:
+    """Mask what is not typed, then give every error about the client's document a code.
+
+    Idempotent. Run by the mask extension and again by the HTTP/WebSocket view, because an
+    error raised inside an extension hook (a syntax error in the parser cache, say) skips the
+    extensions' operation hook and would otherwise reach the client unmasked and uncoded.
+    """
+    finished = []
+    for error in errors:
+        if not _is_typed(error):
+            error = _masked(error, request_id)
+        extensions = error.extensions if error.extensions is not None else {}
+        if "code" not in extensions:
+            syntax = error.message.startswith("Syntax Error")
+            extensions["code"] = "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED"
+            error.extensions = extensions
+        finished.append(error)
+    return finished
+
+
 class MaskUnexpectedErrors(MaskErrors):
     """Keep the contract's typed errors; mask everything else with the request id."""
 
-    def __init__(self) -> None:
-        super().__init__(should_mask_error=lambda e: not _is_typed(e), error_message="Internal error")
-
-    def _request_id(self) -> str | None:
-        context = getattr(self.execution_context, "context", None)
-        return getattr(context, "request_id", None)
-
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        request_id = self._request_id()
-        log.error("unexpected error in GraphQL operation (request %s)", request_id,
-                  exc_info=error.original_error or error)
-        return GraphQLError(
-            "Internal error", nodes=error.nodes, source=error.source, positions=error.positions,
-            path=error.path, original_error=None,
-            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
-        )
-
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        processed = super()._process_errors(errors)
-        for error in processed:
-            extensions = error.extensions if error.extensions is not None else {}
-            if "code" not in extensions:
-                syntax = error.message.startswith("Syntax Error")
-                extensions["code"] = "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED"
-                error.extensions = extensions
-        return processed
+        context = getattr(self.execution_context, "context", None)
+        return finalise_errors(errors, getattr(context, "request_id", None))

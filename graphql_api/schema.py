@@ -51,7 +51,8 @@ def build_schema(options: SchemaOptions) -> strawberry.Schema:
     return strawberry.Schema(
         query=merge_types("Query", QUERY_PARTS),
         mutation=merge_types("Mutation", MUTATION_PARTS) if MUTATION_PARTS else None,
-        subscription=merge_types("Subscription", SUBSCRIPTION_PARTS) if SUBSCRIPTION_PARTS else None,
+        subscription=(merge_types("Subscription", SUBSCRIPTION_PARTS)
+                      if SUBSCRIPTION_PARTS else None),
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not options.introspection),
     )

@@ -15,7 +15,7 @@ offered rate keeps the EMI within the FOIR allowance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from domain.applicant import LoanRequest
@@ -44,10 +44,16 @@ class CandidateSpace:
     ceiling: Decimal
     max_new_emi: Decimal
     max_roi: float
+    _affordable: dict[int, Decimal] = field(default_factory=dict, compare=False, repr=False)
 
     def affordable(self, tenure: int) -> Decimal:
-        raw = Decimal(repr(float(self.max_new_emi) * annuity_factor(self.max_roi, tenure)))
-        return min(floor_to_step(raw, self.policy.amounts.step), self.ceiling)
+        """Largest amount (a multiple of the policy step) whose EMI at ``max_roi`` fits."""
+        known = self._affordable.get(tenure)
+        if known is None:
+            raw = Decimal(repr(float(self.max_new_emi) * annuity_factor(self.max_roi, tenure)))
+            known = min(floor_to_step(raw, self.policy.amounts.step), self.ceiling)
+            self._affordable[tenure] = known
+        return known
 
     def fits(self, amount: Decimal, tenure: int) -> bool:
         return (self.policy.amounts.minimum <= amount <= self.affordable(tenure)
