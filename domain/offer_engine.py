@@ -125,7 +125,8 @@ def generate_offer_set(policy: PricingPolicy, applicant: Applicant, request: Loa
 
     asked = requested_candidates(space, request)
     family = price_family(ctx, asked) if asked else None
-    if family is not None and any(family.feasible[i] and meets_request(c, request) for i, c in enumerate(family.candidates)):
+    if family is not None and any(family.feasible[i] and meets_request(c, request)
+                                  for i, c in enumerate(family.candidates)):
         return _decide(run, answer, [family], OfferDecision.APPROVED, ())
     fallbacks = fallback_candidates(space, request)
     families = [price_family(ctx, fallbacks)] if fallbacks else []
@@ -212,8 +213,11 @@ def _summary(run: _Run, c: Candidate, roi: Decimal, emi: Decimal, apr: Decimal,
     asked = run.request.requested_amount
     if c.fallback is not None and asked is not None and c.amount < asked:
         text += f" Reduced from the INR {asked:,.0f} you asked for to fit your repayment capacity."
-    if c.fallback is not None and run.request.requested_tenure not in (None, c.tenure):
+    asked_tenure = run.request.requested_tenure
+    if c.fallback is not None and asked_tenure is not None and c.tenure > asked_tenure:
         text += " A longer tenure keeps the EMI within your repayment capacity."
+    if c.fallback is not None and asked_tenure is not None and c.tenure < asked_tenure:
+        text += " A shorter tenure ends the loan before the maximum age at maturity."
     discounts = [a.reason for a in adjustments if a.delta_bps < 0 and a.rule in
                  {r.name for r in run.policy.adjustments}]
     if discounts:

@@ -33,6 +33,9 @@ class Fallback(StrEnum):
     REDUCED_AMOUNT = "REDUCED_AMOUNT"
     EXTENDED_TENURE = "EXTENDED_TENURE"
     REDUCED_AMOUNT_EXTENDED_TENURE = "REDUCED_AMOUNT_EXTENDED_TENURE"
+    # Only when the requested tenure would end past the maximum age at maturity.
+    SHORTER_TENURE = "SHORTER_TENURE"
+    REDUCED_AMOUNT_SHORTER_TENURE = "REDUCED_AMOUNT_SHORTER_TENURE"
 
 
 @dataclass(frozen=True, slots=True)

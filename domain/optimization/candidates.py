@@ -67,14 +67,7 @@ class CandidateSpace:
 
 
 def grid_candidates(space: CandidateSpace) -> list[Candidate]:
-    result: list[Candidate] = []
-    for tenure in space.tenures:
-        top = space.affordable(tenure)
-        amounts = {a for a in space.policy.amounts.grid if a <= top}
-        if top >= space.policy.amounts.minimum:
-            amounts.add(top)
-        result.extend(Candidate(a, tenure) for a in sorted(amounts))
-    return result
+    return [c for tenure in space.tenures for c in _amounts_at(space, tenure)]
 
 
 def _nearby_tenures(space: CandidateSpace, tenure: int) -> list[int]:
@@ -83,12 +76,22 @@ def _nearby_tenures(space: CandidateSpace, tenure: int) -> list[int]:
     return [*below, tenure, *above]
 
 
+def _amounts_at(space: CandidateSpace, tenure: int) -> list[Candidate]:
+    """Grid amounts that fit at ``tenure``, plus the largest affordable amount."""
+    top = space.affordable(tenure)
+    amounts = {a for a in space.policy.amounts.grid if a <= top}
+    if top >= space.policy.amounts.minimum:
+        amounts.add(top)
+    return [Candidate(a, tenure) for a in sorted(amounts)]
+
+
 def requested_candidates(space: CandidateSpace, request: LoanRequest) -> list[Candidate]:
     """The requested terms and nearby alternatives (all meant to meet the request as asked)."""
     amount, tenure = request.requested_amount, request.requested_tenure
     if amount is None:
         assert tenure is not None
-        return [c for c in grid_candidates(space) if c.tenure == tenure]
+        # Any allowed tenure, on the policy's tenure grid or not, gets the grid's amounts.
+        return _amounts_at(space, tenure) if space.tenure_allowed(tenure) else []
     tenures = _nearby_tenures(space, tenure) if tenure is not None else list(space.tenures)
     amounts = {amount, *(space.step_down(amount * f) for f in ALTERNATIVE_FRACTIONS)}
     return [Candidate(a, t) for t in tenures for a in sorted(amounts) if space.fits(a, t)]
@@ -99,25 +102,48 @@ def meets_request(candidate: Candidate, request: LoanRequest) -> bool:
             and (request.requested_tenure is None or candidate.tenure == request.requested_tenure))
 
 
+_LABELS = {
+    (True, 0): Fallback.REDUCED_AMOUNT,
+    (False, 1): Fallback.EXTENDED_TENURE,
+    (True, 1): Fallback.REDUCED_AMOUNT_EXTENDED_TENURE,
+    (False, -1): Fallback.SHORTER_TENURE,
+    (True, -1): Fallback.REDUCED_AMOUNT_SHORTER_TENURE,
+}
+
+
+def fallback_label(amount: Decimal, tenure: int, request: LoanRequest) -> Fallback | None:
+    """Name the fallback by how the terms differ from the request (None: they do not)."""
+    reduced = request.requested_amount is not None and amount < request.requested_amount
+    asked = request.requested_tenure
+    direction = 0 if asked is None or tenure == asked else (1 if tenure > asked else -1)
+    return _LABELS.get((reduced, direction))
+
+
 def fallback_candidates(space: CandidateSpace, request: LoanRequest) -> list[Candidate]:
-    """Counter-offers in the documented fallback order (possibly empty)."""
+    """Counter-offers in the documented fallback order (possibly empty).
+
+    Each is labelled by how it actually differs from the request; terms identical to the
+    request are not repeated as a fallback.
+    """
     minimum = space.policy.amounts.minimum
     wanted = request.requested_amount or space.ceiling
     asked_tenure = request.requested_tenure
-    result: list[Candidate] = []
+    terms: list[tuple[Decimal, int]] = []
     if asked_tenure is not None and space.tenure_allowed(asked_tenure):
         reduced = min(space.affordable(asked_tenure), wanted)
         if reduced >= minimum:
-            result.append(Candidate(reduced, asked_tenure, Fallback.REDUCED_AMOUNT))
-    longer = [t for t in space.tenures if asked_tenure is None or t > asked_tenure]
+            terms.append((reduced, asked_tenure))
     if request.requested_amount is not None:
-        for tenure in longer:
-            if space.fits(wanted, tenure):
-                result.append(Candidate(wanted, tenure, Fallback.EXTENDED_TENURE))
-                break
+        longer = [t for t in space.tenures if asked_tenure is None or t > asked_tenure]
+        terms.extend([(wanted, t) for t in longer if space.fits(wanted, t)][:1])
     if space.tenures:
         longest = space.tenures[-1]
         top = min(space.affordable(longest), wanted)
-        if top >= minimum and all((c.amount, c.tenure) != (top, longest) for c in result):
-            result.append(Candidate(top, longest, Fallback.REDUCED_AMOUNT_EXTENDED_TENURE))
+        if top >= minimum:
+            terms.append((top, longest))
+    result: list[Candidate] = []
+    for amount, tenure in terms:
+        label = fallback_label(amount, tenure, request)
+        if label is not None and all((c.amount, c.tenure) != (amount, tenure) for c in result):
+            result.append(Candidate(amount, tenure, label))
     return result

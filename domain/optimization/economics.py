@@ -62,7 +62,9 @@ def exposure_factors(pd: float, tenures: np.ndarray | list[int], reference_rate:
     k = np.arange(1, horizon + 1, dtype=np.float64)            # periods 1..horizon
     n = tenures.astype(np.float64)[:, None]
     i = reference_rate / periods_per_year
-    if i > 0:
+    # Below ~1e-12 a month, (1 + i)**n - 1 loses every digit to rounding (0/0 at machine
+    # epsilon); the straight-line zero-rate balance is then exact to within that rounding.
+    if i > 1e-12:
         growth_n = (1.0 + i) ** n
         balance = (growth_n - (1.0 + i) ** (k - 1.0)) / (growth_n - 1.0)  # b[k-1]
     else:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from domain.applicant import EmployerCategory
+from domain.applicant import EmployerCategory, EmploymentType, ResidenceType
 from domain.behavior.sensitivity_level import PriceSensitivity
 from domain.policy.model import (
     AdjustmentRule,
@@ -41,6 +41,14 @@ SCORED_ATTRIBUTES = (
     "employment", "months_in_current_job", "monthly_income", "credit_utilisation",
     "residence_type",
 )
+# Attributes an applicant may lack; the policy must say how many points a missing value earns.
+NULLABLE_ATTRIBUTES = ("bureau_score",)
+# The values a categorical bin may match (an applicant's value with no bin scores as the worst bin).
+CATEGORICAL_VALUES: dict[str, frozenset[str]] = {
+    "employment": frozenset({EmploymentType.SELF_EMPLOYED.value}
+                            | {f"{EmploymentType.SALARIED.value}:{c.value}" for c in EmployerCategory}),
+    "residence_type": frozenset(t.value for t in ResidenceType),
+}
 SENSITIVITY_FEATURES = ("rate_comparisons", "decline_ratio", "browsing", "loyalty", "engagement")
 
 
@@ -75,6 +83,20 @@ class _Reader:
         if not isinstance(value, list) or not value:
             self.fail(where, "must be a non-empty array of tables")
             return []
+        return self._tables(value, where)
+
+    def optional_items(self, data: Mapping[str, Any], key: str,
+                       path: str = "") -> list[Mapping[str, Any]]:
+        """Like :meth:`items`, but an absent or empty array is allowed."""
+        value = data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.fail(f"{path}{key}", "must be an array of tables")
+            return []
+        return self._tables(value, f"{path}{key}")
+
+    def _tables(self, value: list[Any], where: str) -> list[Mapping[str, Any]]:
         good = [v for v in value if isinstance(v, Mapping)]
         if len(good) != len(value):
             self.fail(where, "every entry must be a table")
@@ -112,8 +134,8 @@ class _Reader:
         return 0 if math.isnan(number) else int(number)
 
     def money(self, data: Mapping[str, Any], key: str, path: str, low: float = 0,
-              default: Any = ...) -> Decimal:
-        number = self.number(data, key, path, low=low, default=default)
+              default: Any = ..., high: float | None = None) -> Decimal:
+        number = self.number(data, key, path, low=low, high=high, default=default)
         if number is None:
             return None  # type: ignore[return-value]
         try:
@@ -185,7 +207,9 @@ def _amounts(r: _Reader, data: Mapping[str, Any]) -> AmountLimits:
     if not isinstance(grid_raw, list) or not grid_raw:
         r.fail("amounts.grid", "must be a non-empty list of amounts")
     else:
-        grid = tuple(sorted(Decimal(str(v)) for v in grid_raw if isinstance(v, int | float)))
+        grid = tuple(sorted(Decimal(str(v)) for v in grid_raw
+                            if isinstance(v, int | float) and not isinstance(v, bool)
+                            and math.isfinite(v)))
         if len(grid) != len(grid_raw) or any(not (low <= g <= high) for g in grid):
             r.fail("amounts.grid", f"every amount must be a number within [{low}, {high}]")
     if low > high:
@@ -246,7 +270,7 @@ def _fees(r: _Reader, data: Mapping[str, Any]) -> FeeSchedule:
             min_loans_repaid=r.integer(w, "min_loans_repaid", f"fees.waivers[{i}]", low=0),
             waiver_percent=r.money(w, "waiver_percent", f"fees.waivers[{i}]"),
         )
-        for i, w in enumerate(s.get("waivers", []) or [])
+        for i, w in enumerate(r.optional_items(s, "waivers", "fees."))
     )
     for i, w in enumerate(waivers):
         if w.waiver_percent > 100:
@@ -256,7 +280,7 @@ def _fees(r: _Reader, data: Mapping[str, Any]) -> FeeSchedule:
         r.fail(p, f"minimum {low} exceeds maximum {high}")
     return FeeSchedule(
         minimum=low, maximum=high,
-        gst_rate_percent=r.money(s, "gst_rate_percent", p), waivers=waivers,
+        gst_rate_percent=r.money(s, "gst_rate_percent", p, high=100), waivers=waivers,
     )
 
 
@@ -295,17 +319,32 @@ def _scorecard(r: _Reader, data: Mapping[str, Any]) -> Scorecard:
         uppers = [b.upper for b in numeric[:-1]]
         if numeric and (numeric[-1].upper is not None or None in uppers or uppers != sorted(uppers)):
             r.fail(f"{ap}.bins", "numeric bins need increasing 'upper' bounds and a last open bin")
+        _check_bins(r, ap, name, bins)
         attributes.append(ScorecardAttribute(
             name=name, reason_code=r.text(a, "reason_code", ap),
             description=r.text(a, "description", ap),
             recommendation=r.text(a, "recommendation", ap),
             bins=bins, missing_points=r.number(a, "missing_points", ap, default=None),
         ))
+    for i, attribute in enumerate(attributes):
+        if attribute.name in NULLABLE_ATTRIBUTES and attribute.missing_points is None:
+            r.fail(f"scorecard.attributes[{i}].missing_points",
+                   f"is required: {attribute.name} may be missing (new-to-credit applicants)")
     return Scorecard(
         base_score=r.number(s, "base_score", p, 1), base_odds=r.number(s, "base_odds", p, 1e-6),
         pdo=r.number(s, "pdo", p, 1), base_points=r.number(s, "base_points", p),
         attributes=tuple(attributes),
     )
+
+
+def _check_bins(r: _Reader, path: str, name: str, bins: tuple[ScoreBin, ...]) -> None:
+    allowed = CATEGORICAL_VALUES.get(name)
+    for j, b in enumerate(bins):
+        if allowed is None and b.value is not None:
+            r.fail(f"{path}.bins[{j}].value", f"{name} is numeric: use 'upper', not 'value'")
+        elif allowed is not None and b.value not in allowed:
+            r.fail(f"{path}.bins[{j}].value",
+                   f"unknown {name} value {b.value!r}; known: {', '.join(sorted(allowed))}")
 
 
 def _bands(r: _Reader, data: Mapping[str, Any]) -> tuple[RiskBand, ...]:
@@ -316,7 +355,7 @@ def _bands(r: _Reader, data: Mapping[str, Any]) -> tuple[RiskBand, ...]:
             name=r.text(b, "name", bp), min_score=r.number(b, "min_score", bp),
             max_roi=r.number(b, "max_roi", bp, 0, 1),
             target_margin=r.number(b, "target_margin", bp, 0, 0.5),
-            fee_percent=r.money(b, "fee_percent", bp),
+            fee_percent=r.money(b, "fee_percent", bp, high=10),
             max_amount=r.money(b, "max_amount", bp, low=1),
             price_midpoint=r.number(b, "price_midpoint", bp, 0, 1),
         ))
@@ -333,14 +372,17 @@ def _decline(r: _Reader, data: Mapping[str, Any]) -> DeclineRules:
     write_off = s.get("decline_on_write_off", True)
     if not isinstance(write_off, bool):
         r.fail(f"{p}.decline_on_write_off", "must be true or false")
+    min_age = r.integer(s, "min_age", p, 18, 100)
+    max_age = r.integer(s, "max_age_at_maturity", p, 18, 100)
+    if min_age >= max_age:
+        r.fail(p, f"min_age {min_age} must be below max_age_at_maturity {max_age}")
     return DeclineRules(
         min_score=r.number(s, "min_score", p),
         min_bureau_score=r.integer(s, "min_bureau_score", p, 300, 900),
         max_delinquencies_24m=r.integer(s, "max_delinquencies_24m", p, 0),
         decline_on_write_off=bool(write_off),
         min_monthly_income=r.money(s, "min_monthly_income", p),
-        min_age=r.integer(s, "min_age", p, 18, 100),
-        max_age_at_maturity=r.integer(s, "max_age_at_maturity", p, 18, 100),
+        min_age=min_age, max_age_at_maturity=max_age,
     )
 
 
@@ -398,6 +440,10 @@ def _conditions(r: _Reader, data: Mapping[str, Any], path: str) -> RuleCondition
             return None
 
     bands = data.get("risk_bands")
+    if bands is not None and (not isinstance(bands, list)
+                              or not all(isinstance(b, str) for b in bands)):
+        r.fail(f"{path}.risk_bands", "must be a list of band names")
+        bands = None
     return RuleConditions(
         min_loans_repaid=r.integer(data, "min_loans_repaid", path, 0, default=None),
         employer_categories=enum_list("employer_categories", EmployerCategory),
@@ -412,7 +458,7 @@ def _conditions(r: _Reader, data: Mapping[str, Any], path: str) -> RuleCondition
 
 def _adjustments(r: _Reader, data: Mapping[str, Any]) -> tuple[AdjustmentRule, ...]:
     rules = []
-    for i, a in enumerate(data.get("adjustments", []) or []):
+    for i, a in enumerate(r.optional_items(data, "adjustments")):
         ap = f"adjustments[{i}]"
         when = a.get("when", {})
         if not isinstance(when, Mapping):

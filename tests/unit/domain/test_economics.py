@@ -92,10 +92,6 @@ def test_exposure_is_vectorised_over_tenures():
     assert np.all(np.diff(many.interest_exposure) > 0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG domain/optimization/economics.py:66-67: for 0 < reference_rate/12 below float epsilon "
-    "(1 + i == 1) the annuity balance formula divides 0 by 0 and returns NaN instead of the "
-    "straight-line (zero-rate) balances"))
 def test_a_vanishingly_small_reference_rate_behaves_like_zero():
     with np.errstate(invalid="ignore"):
         tiny = exposure_factors(0.02, [12], 1e-17, discount_rate=0.0)

@@ -117,12 +117,6 @@ def test_grid_tenure_only_request_is_met(offers_for, applicant_builder):
     assert {o.tenure for o in result.offers} == {24}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG domain/optimization/candidates.py requested_candidates: with only a tenure requested "
-    "the candidates are grid_candidates() filtered by tenure, so a valid off-grid tenure "
-    "(12 <= 30 <= 60, accepted by validate_request) has none and the engine answers "
-    "COUNTER_OFFER / REQUEST_NOT_VIABLE with a 'REDUCED_AMOUNT' fallback at 30 months that "
-    "in fact meets the request"))
 def test_off_grid_tenure_only_request_is_met(offers_for, applicant_builder):
     result = offers_for(applicant_builder(), LoanRequest(None, 30))
     assert result.decision is OfferDecision.APPROVED
@@ -135,13 +129,11 @@ def test_tenure_beyond_the_age_limit_is_countered_within_it(offers_for, applican
     assert result.reasons[0].code == "TENURE_BEYOND_AGE_LIMIT"
     assert result.offers and all(o.tenure <= 48 for o in result.offers)
     assert all("TENURE_LIMIT" in o.explanation.binding_constraints for o in result.offers)
+    assert {o.explanation.fallback_applied for o in result.offers} <= {
+        "SHORTER_TENURE", "REDUCED_AMOUNT_SHORTER_TENURE"}
+    assert all("shorter tenure" in o.explanation.summary for o in result.offers)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG domain/optimization/candidates.py fallback_candidates + domain/offer_engine.py _summary: "
-    "when the requested tenure is beyond the age limit the counter-offer is SHORTER (48 < 60 "
-    "months) but is labelled REDUCED_AMOUNT_EXTENDED_TENURE (even with the amount unchanged) "
-    "and its summary says 'A longer tenure keeps the EMI within your repayment capacity'"))
 def test_a_shorter_counter_offer_is_not_called_a_longer_tenure(offers_for, applicant_builder):
     request = LoanRequest(Decimal("500000"), 60)
     result = offers_for(applicant_builder(age=56), request)

@@ -164,11 +164,6 @@ def _accepted_or_errors(document: dict[str, Any], change: Callable[[dict[str, An
         return None, exc.errors
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG domain/policy/parsing.py _scorecard: a bureau_score attribute without missing_points "
-    "is accepted, then every thin-file applicant (bureau_score=None) crashes generate_offer_set "
-    "with ValueError('attribute bureau_score has no value and no missing_points') from "
-    "domain/risk/scorecard.py _pick_bin"))
 def test_bureau_score_without_missing_points_is_rejected_or_handled(
         document, now, new_ids, applicant_builder):
     from domain.applicant import LoanRequest
@@ -183,38 +178,21 @@ def test_bureau_score_without_missing_points_is_rejected_or_handled(
     generate_offer_set(policy, thin, LoanRequest(), now, new_ids())  # must not raise
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG domain/policy/parsing.py _fees: fees.gst_rate_percent has no upper bound; 500 is "
-    "accepted and every priced applicant then crashes generate_offer_set with ValueError "
-    "('GST rate must be between 0 and 100 percent') from domain/finance/key_facts.py"))
 def test_gst_rate_above_100_percent_is_rejected(document):
     errors = broken(document, _set("fees.gst_rate_percent", 500))
     assert any(e.startswith("fees.gst_rate_percent:") for e in errors), errors
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG domain/policy/parsing.py _scorecard: categorical bin values are not checked, so a typo "
-    "such as 'SALARIED:CAT_Z' is accepted; the bin can never match and CAT_A applicants are "
-    "silently scored in the worst employment bin"))
 def test_unknown_categorical_bin_value_is_rejected(document):
     errors = broken(document, _set("scorecard.attributes.5.bins.0.value", "SALARIED:CAT_Z"))
     assert any(e.startswith("scorecard.attributes[5].bins[0]") for e in errors), errors
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG domain/policy/parsing.py _conditions: risk_bands given as a string ('AB') is split "
-    "into characters ('A', 'B') and accepted instead of being rejected as not a list"))
 def test_risk_bands_must_be_a_list(document):
     errors = broken(document, _set("adjustments.0.when", {"risk_bands": "AB"}))
     assert any(e.startswith("adjustments[0].when.risk_bands:") for e in errors), errors
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG domain/policy/parsing.py: some malformed (but valid TOML) documents crash instead of "
-    "raising PolicyValidationError: a non-table entry in [[adjustments]] or fees.waivers "
-    "(AttributeError: 'str' object has no attribute 'get', _adjustments / _fees iterate without "
-    "the _Reader.items check) and a boolean in amounts.grid (decimal.InvalidOperation from "
-    "Decimal('True') in _amounts)"))
 @pytest.mark.parametrize("change", [
     _set("adjustments", ["oops"]),          # TOML: adjustments = ["oops"]
     _set("fees.waivers", ["oops"]),         # TOML: waivers = ["oops"] under [fees]
@@ -225,3 +203,15 @@ def test_malformed_entries_are_validation_errors_not_crashes(document, change):
     change(data)
     with pytest.raises(PolicyValidationError):
         parse_policy(data)
+
+
+@pytest.mark.parametrize(("change", "path"), [
+    (_set("decline.min_age", 70), "decline:"),
+    (_set("bands.0.fee_percent", 12), "bands[0].fee_percent:"),
+    (_set("scorecard.attributes.0.bins.0.value", "HIGH"), "scorecard.attributes[0].bins[0].value:"),
+    (_set("adjustments", {"name": "x"}), "adjustments:"),
+], ids=["min-age-above-max-age", "fee-above-10-percent", "value-on-numeric-attribute",
+        "adjustments-not-an-array"])
+def test_inconsistent_values_are_named_by_path(document, change, path):
+    errors = broken(document, change)
+    assert any(e.startswith(path) for e in errors), errors
