@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from domain.applicant import Applicant
-
 from application.ports import ApplicantCache, UnitOfWorkFactory
+from domain.applicant import Applicant
 
 
 class ApplicantReader:

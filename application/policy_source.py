@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 
-from domain.policy.model import PricingPolicy
-
 from application.errors import Unavailable
 from application.ports import Clock, UnitOfWorkFactory
+from domain.policy.model import PricingPolicy
 
 
 class ActivePolicySource:

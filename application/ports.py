@@ -12,11 +12,10 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from application.events import OfferEvent
 from domain.applicant import Applicant
 from domain.offers import LoanOffer, OfferSet, OfferStatus
 from domain.policy.model import PricingPolicy
-
-from application.events import OfferEvent
 
 
 class ApplicantRepository(Protocol):

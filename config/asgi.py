@@ -10,7 +10,8 @@ from starlette.applications import Starlette
 
 from config.container import Container, build_container
 from config.settings import Settings
-from graphql_api.app import ApiOptions, create_app as create_api
+from graphql_api.app import ApiOptions
+from graphql_api.app import create_app as create_api
 from graphql_api.schema import SchemaOptions
 
 log = logging.getLogger("loan_offers")

@@ -185,7 +185,7 @@ def _dumps(value: Any) -> str:
 # --- service commands: heavy imports stay inside the functions so `quote` starts fast ---
 
 
-def _settings():  # noqa: ANN202
+def _settings():
     from config.settings import Settings
 
     return Settings()

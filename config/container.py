@@ -27,7 +27,7 @@ from config.settings import Settings
 from graphql_api.context import ApiServices
 
 
-def _engine(settings: Settings):  # noqa: ANN202
+def _engine(settings: Settings):
     return create_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
@@ -54,7 +54,7 @@ def _redis_cache(settings: Settings) -> Any:
     )
 
 
-def _readiness(engine, cache: AiocacheApplicantCache):  # noqa: ANN001, ANN202
+def _readiness(engine, cache: AiocacheApplicantCache):
     async def check() -> dict[str, Any]:
         report: dict[str, Any] = {"ready": False, "database": "unreachable"}
         try:

@@ -70,10 +70,15 @@ def validate_request(policy: PricingPolicy, request: LoanRequest) -> None:
             f"{policy.tenures.maximum} months")
 
 
-def inputs_hash(applicant: Applicant, request: LoanRequest, policy_version: int) -> str:
-    """SHA-256 over everything that can change a price (no PII, no protected attributes)."""
+def inputs_hash(applicant: Applicant, request: LoanRequest, policy_version: int,
+                age: int) -> str:
+    """SHA-256 over everything that can change the answer (no PII, no protected attributes).
+
+    Age (not the date of birth) is included: it decides eligibility and the longest tenure.
+    """
     # Frozen dataclass reprs list every field in declaration order: a stable canonical form.
-    text = f"{applicant.credit!r}|{applicant.behavior!r}|{request!r}|policy={policy_version}"
+    text = (f"{applicant.credit!r}|{applicant.behavior!r}|{request!r}|age={age}"
+            f"|policy={policy_version}")
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -103,8 +108,9 @@ def generate_offer_set(policy: PricingPolicy, applicant: Applicant, request: Loa
     def answer(decision: OfferDecision, offers: tuple[LoanOffer, ...],
                reasons: tuple[ReasonCode, ...]) -> OfferSet:
         return OfferSet(applicant.user_id, decision, offers, reasons, risk, behavior,
-                        policy.version, now)
+                        policy.version, now, request, digest)
 
+    digest = inputs_hash(applicant, request, policy.version, age)
     declines = decline_reasons(policy, applicant.credit, risk, age)
     if declines:
         return answer(OfferDecision.DECLINED, (), top_reasons(declines, risk.reason_codes))
@@ -115,8 +121,7 @@ def generate_offer_set(policy: PricingPolicy, applicant: Applicant, request: Loa
         ceiling=max_loan_amount(policy, risk.band, applicant.credit),
         max_new_emi=risk.affordability.max_new_emi, max_roi=risk.max_roi,
     )
-    run = _Run(policy, applicant, request, ctx, space, now, new_id,
-               inputs_hash(applicant, request, policy.version))
+    run = _Run(policy, applicant, request, ctx, space, now, new_id, digest)
 
     if request.requested_amount is None and request.requested_tenure is None:
         grid = grid_candidates(space)
@@ -156,8 +161,9 @@ def _counter_reasons(run: _Run) -> tuple[ReasonCode, ...]:
         reasons.append(ReasonCode("AMOUNT_ABOVE_LIMIT",
                                   f"The requested amount exceeds the INR {space.ceiling:,.0f} "
                                   "we can lend for this profile"))
-    elif amount is not None and tenure is not None and space.tenure_allowed(tenure) \
-            and amount > space.affordable(tenure):
+    # Both can hold: the ceiling and the FOIR room are separate limits, each worth naming.
+    if amount is not None and tenure is not None and space.tenure_allowed(tenure) \
+            and amount > space.affordable(tenure) and space.affordable(tenure) < space.ceiling:
         reasons.append(ReasonCode("REPAYMENT_CAPACITY",
                                   "The requested EMI would exceed the share of income that can go "
                                   "to EMIs"))

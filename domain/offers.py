@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from domain.behavior.analysis import BehaviorAnalysis
 from domain.optimization.price_response import PriceResponseCurve
+from domain.applicant import LoanRequest
 from domain.reasons import ReasonCode
 from domain.risk.assessment import RiskAssessment
 
@@ -105,3 +106,6 @@ class OfferSet:
     behavior: BehaviorAnalysis
     policy_version: int
     generated_at: datetime
+    request: LoanRequest = field(default_factory=LoanRequest)
+    # SHA-256 of everything that can change the answer (see offer_engine.inputs_hash).
+    inputs_hash: str = ""

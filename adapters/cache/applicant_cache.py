@@ -70,7 +70,7 @@ class AiocacheApplicantCache:
         if self._l2 is not None:
             await self._safe("delete", self._l2.delete(key))
 
-    async def _safe(self, operation: str, awaitable):  # noqa: ANN001, ANN202
+    async def _safe(self, operation: str, awaitable):
         try:
             return await awaitable
         except Exception as exc:  # fail open: the database is the source of truth

@@ -150,10 +150,9 @@ def applicant_from_rows(row: Any, behavior: Any | None) -> Applicant:
 # --- offer decisions and offers -------------------------------------------------------------
 
 def decision_columns(s: OfferSet, decision_id: str) -> dict[str, Any]:
-    """The ``offer_decisions`` row. ``OfferSet`` does not carry the request itself, so the
-    requested amount and tenure stay NULL; the inputs hash is the offers' (none if declined)."""
+    """The ``offer_decisions`` row: the request, the decision and its risk and behaviour."""
     r, b, aff = s.risk, s.behavior, s.risk.affordability
-    hashes = {o.inputs_hash for o in s.offers if o.inputs_hash}
+    asked = s.request.requested_amount
     return {
         "decision_id": decision_id,
         "user_id": s.user_id,
@@ -187,9 +186,9 @@ def decision_columns(s: OfferSet, decision_id: str) -> dict[str, Any]:
                                "slope": b.price_response.slope},
         },
         "policy_version": s.policy_version,
-        "requested_amount_paise": None,
-        "requested_tenure": None,
-        "inputs_hash": hashes.pop() if len(hashes) == 1 else None,
+        "requested_amount_paise": None if asked is None else to_paise(asked),
+        "requested_tenure": s.request.requested_tenure,
+        "inputs_hash": s.inputs_hash or None,
         "generated_at": s.generated_at,
     }
 

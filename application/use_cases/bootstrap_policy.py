@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from application.ports import UnitOfWorkFactory
 from domain.policy.model import PricingPolicy
 from domain.policy.parsing import parse_policy_toml
-
-from application.ports import UnitOfWorkFactory
 
 
 class BootstrapPolicy:

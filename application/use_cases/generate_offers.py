@@ -5,15 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from domain.applicant import LoanRequest
-from domain.offer_engine import InvalidLoanRequest, generate_offer_set
-from domain.offers import OfferSet
-
 from application.applicant_reader import ApplicantReader
 from application.errors import InvalidInput, NotFound
 from application.events import OfferEvent, OfferEventType
 from application.policy_source import ActivePolicySource
 from application.ports import Clock, EventPublisher, IdGenerator, UnitOfWorkFactory
+from domain.applicant import LoanRequest
+from domain.offer_engine import InvalidLoanRequest, generate_offer_set
+from domain.offers import OfferSet
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from domain.offers import LoanOffer, OfferStatus
-
 from application.errors import NotFound
 from application.ports import Clock, UnitOfWorkFactory
+from domain.offers import LoanOffer, OfferStatus
 
 
 class GetOffer:

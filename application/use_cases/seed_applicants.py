@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from itertools import islice
 
-from domain.applicant import Applicant
-
 from application.ports import UnitOfWorkFactory
+from domain.applicant import Applicant
 
 
 class SeedApplicants:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.sql.repositories import encode_cursor
 from adapters.sql.tables import OfferDecisionRow, OfferRow
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
-from domain.applicant import Applicant
+from domain.applicant import Applicant, LoanRequest
 from domain.offers import LoanOffer, OfferDecision, OfferStatus
 from tests.integration.conftest import NOW, OfferSetFactory
 
@@ -60,7 +60,8 @@ async def test_the_decision_is_stored_with_its_analyses(
     assert decision.decision == "APPROVED" and decision.user_id == offer_set.user_id
     assert decision.generated_at == offer_set.generated_at
     assert decision.policy_version == offer_set.policy_version
-    assert decision.inputs_hash == offer_set.offers[0].inputs_hash
+    assert decision.inputs_hash == offer_set.offers[0].inputs_hash == offer_set.inputs_hash
+    assert (decision.requested_amount_paise, decision.requested_tenure) == (None, None)
     risk = decision.risk
     assert risk["risk_band"] == offer_set.risk.risk_band
     assert risk["probability_of_default"] == offer_set.risk.probability_of_default
@@ -71,6 +72,19 @@ async def test_the_decision_is_stored_with_its_analyses(
     assert behavior["price_sensitivity"] == offer_set.behavior.price_sensitivity.value
     assert behavior["long_term_value"] == str(offer_set.behavior.long_term_value)
     assert behavior["price_response"]["slope"] == offer_set.behavior.price_response.slope
+
+
+async def test_the_request_is_stored_with_the_decision(
+        uow_factory: SqlUnitOfWorkFactory, sql_engine: AsyncEngine,
+        make_offer_set: OfferSetFactory) -> None:
+    offer_set = make_offer_set(request=LoanRequest(Decimal("250000.50"), 36))
+    async with uow_factory() as uow:
+        await uow.offers.add_offer_set(offer_set)
+        await uow.commit()
+    async with sql_engine.connect() as connection:
+        decision = (await connection.execute(select(OfferDecisionRow.__table__))).one()
+    assert (decision.requested_amount_paise, decision.requested_tenure) == (25_000_050, 36)
+    assert decision.inputs_hash == offer_set.inputs_hash and len(offer_set.inputs_hash) == 64
 
 
 async def test_a_declined_decision_is_stored_without_offers(
