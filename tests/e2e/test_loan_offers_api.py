@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 from scipy.special import lambertw
 
+from adapters.demo.portfolio import generate_applicants
 from domain.finance.key_facts import compute_key_facts
 from domain.finance.money import to_paise, to_rupees
 from tests.e2e.conftest import gql
@@ -125,11 +127,26 @@ async def test_offer_is_persisted_and_read_back(client) -> None:
 async def test_unaffordable_request_gets_counter_offer_with_fallback(client) -> None:
     body = await gql(client, FULL_QUERY, userId="user-000042", amount=4_000_000.0, tenure=12)
     result = body["data"]["loanOffers"]
-    assert result["decision"] in {"COUNTER_OFFER", "DECLINED"}
-    if result["decision"] == "COUNTER_OFFER":
-        assert result["offers"]
-        assert all(o["explanation"]["fallbackApplied"] for o in result["offers"])
-        assert 1 <= len(result["reasons"]) <= 4
+    assert result["decision"] == "COUNTER_OFFER"
+    assert result["offers"] and 1 <= len(result["reasons"]) <= 4
+    assert {r["code"] for r in result["reasons"]} & {"AMOUNT_ABOVE_LIMIT", "REPAYMENT_CAPACITY"}
+    for offer in result["offers"]:
+        assert offer["explanation"]["fallbackApplied"] in {
+            "REDUCED_AMOUNT", "EXTENDED_TENURE", "REDUCED_AMOUNT_EXTENDED_TENURE"}
+        assert offer["amount"] < 4_000_000 or offer["tenure"] > 12
+        check_offer(offer, result["risk"])
+
+
+async def test_an_applicant_below_the_cut_off_is_declined(client, app_env) -> None:
+    some = next(iter(generate_applicants(1)))
+    weak = replace(some, user_id="user-weak", credit=replace(
+        some.credit, bureau_score=540, delinquencies_24m=4, enquiries_6m=9))
+    await app_env["container"].seed_applicants().execute([weak])
+    body = await gql(client, FULL_QUERY, userId="user-weak")
+    result = body["data"]["loanOffers"]
+    assert result["decision"] == "DECLINED" and result["offers"] == []
+    assert 1 <= len(result["reasons"]) <= 4
+    assert all(r["code"] and r["description"] for r in result["reasons"])
 
 
 async def test_validation_errors_are_typed(client) -> None:
