@@ -88,7 +88,9 @@ class UnitOfWork(Protocol):
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None: ...
 
-    async def commit(self) -> None: ...
+    async def commit(self) -> None:
+        """Make the work durable; raises ``Conflict`` when a concurrent writer took a unique key
+        (the transaction is then rolled back)."""
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

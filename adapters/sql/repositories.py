@@ -18,6 +18,7 @@ from uuid import uuid4
 
 from sqlalchemy import Table, and_, case, func, insert, literal, or_, true, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,6 +38,7 @@ from adapters.sql.tables import (
     PricingPolicyRow,
     UtcDateTime,
 )
+from application.errors import Conflict
 from application.ports import OfferPage
 from domain.applicant import Applicant
 from domain.offers import LoanOffer, OfferSet, OfferStatus
@@ -245,25 +247,30 @@ class SqlPolicyRepository:
     async def add(self, policy: PricingPolicy, source_toml: str, activate: bool) -> None:
         """Store ``policy`` (which ``source_toml`` must describe exactly). With ``activate``, or
         when no policy is active yet, it becomes the one active policy in this transaction.
-        Raises ``ValueError`` for a version already stored or a source that does not match."""
+        Raises ``Conflict`` for a version already stored (here or, at commit, by a concurrent
+        writer) and ``ValueError`` for a source that does not match."""
         parsed = self._parse(policy.version, source_toml)
         if parsed != policy:
             raise ValueError(f"source_toml does not describe policy version {policy.version}")
         p = _POLICIES.c
         existing = await self._session.exec(select(p.version).where(p.version == policy.version))
         if existing.first() is not None:
-            raise ValueError(f"policy version {policy.version} is already stored "
-                             "(versions are immutable)")
+            raise Conflict(f"policy version {policy.version} is already stored "
+                           "(versions are immutable)", version=policy.version)
         any_active = (await self._session.exec(select(p.version).where(p.active == true())))
         if not activate and any_active.first() is None:
             activate = True
         if activate:
             await self._session.exec(update(_POLICIES).where(p.active == true())
                                      .values(active=False))
-        await self._session.exec(insert(_POLICIES), params={
-            "version": policy.version, "name": policy.name, "source_toml": source_toml,
-            "active": activate, "published_at": self._now(),
-        })
+        try:
+            await self._session.exec(insert(_POLICIES), params={
+                "version": policy.version, "name": policy.name, "source_toml": source_toml,
+                "active": activate, "published_at": self._now(),
+            })
+        except IntegrityError as exc:  # a concurrent writer stored it since the check above
+            raise Conflict(f"policy version {policy.version} is already stored "
+                           "(versions are immutable)", version=policy.version) from exc
 
     async def _load(self, condition: Any) -> PricingPolicy | None:
         p = _POLICIES.c

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,6 +16,7 @@ from adapters.sql.repositories import (
     SqlPolicyRepository,
     utc_now,
 )
+from application.errors import Conflict
 
 
 class SqlUnitOfWork:
@@ -50,7 +52,12 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         if self._session is None:
             raise RuntimeError("commit() outside `async with`")
-        await self._session.commit()
+        try:
+            await self._session.commit()
+        except IntegrityError as exc:
+            # A unique key taken by a concurrent writer: the caller's expected race, not a bug.
+            raise Conflict("the record was written concurrently by another request",
+                           constraint=type(exc.orig).__name__ if exc.orig else "unique") from exc
 
 
 class SqlUnitOfWorkFactory:

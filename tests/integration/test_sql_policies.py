@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.sql.repositories import SqlPolicyRepository
 from adapters.sql.tables import PricingPolicyRow
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+from application.errors import Conflict
 from domain.policy.model import PricingPolicy
 from domain.policy.parsing import parse_policy_toml
 
@@ -73,7 +74,7 @@ async def test_a_stored_version_is_immutable(uow_factory: SqlUnitOfWorkFactory,
     edited = parse_policy_toml(edited_toml)
     assert edited.version == policy.version and edited != policy
     async with uow_factory() as uow:
-        with pytest.raises(ValueError, match="already stored"):
+        with pytest.raises(Conflict, match="already stored"):
             await uow.policies.add(edited, edited_toml, activate=True)
     async with uow_factory() as uow:
         assert await uow.policies.get(policy.version) == policy
