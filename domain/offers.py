@@ -7,9 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from domain.applicant import LoanRequest
 from domain.behavior.analysis import BehaviorAnalysis
 from domain.optimization.price_response import PriceResponseCurve
-from domain.applicant import LoanRequest
 from domain.reasons import ReasonCode
 from domain.risk.assessment import RiskAssessment
 
