@@ -92,6 +92,7 @@ class _Run:
     now: datetime
     new_id: Callable[[], str]
     hash: str
+    valid_until: datetime
 
 
 def generate_offer_set(policy: PricingPolicy, applicant: Applicant, request: LoanRequest,
@@ -121,7 +122,8 @@ def generate_offer_set(policy: PricingPolicy, applicant: Applicant, request: Loa
         ceiling=max_loan_amount(policy, risk.band, applicant.credit),
         max_new_emi=risk.affordability.max_new_emi, max_roi=risk.max_roi,
     )
-    run = _Run(policy, applicant, request, ctx, space, now, new_id, digest)
+    run = _Run(policy, applicant, request, ctx, space, now, new_id, digest,
+               add_working_days(now, policy.validity_working_days))
 
     if request.requested_amount is None and request.requested_tenure is None:
         grid = grid_candidates(space)
@@ -234,7 +236,7 @@ def _summary(run: _Run, c: Candidate, roi: Decimal, emi: Decimal, apr: Decimal,
 def _build_offer(run: _Run, pick: RankedPick, rank: int) -> LoanOffer:
     f, i = pick.family, pick.index
     c = f.candidates[i]
-    roi = (Decimal(int(f.roi_bps[i])) / 100).quantize(Decimal("0.01"))
+    roi = Decimal(int(f.roi_bps[i])).scaleb(-2)  # bps -> percent, exactly two places
     facts = compute_key_facts(to_paise(c.amount), roi, c.tenure, to_paise(f.fee[i]),
                               run.policy.fees.gst_rate_percent)
     if to_rupees(facts.emi) > run.ctx.risk.affordability.max_new_emi:
@@ -259,6 +261,6 @@ def _build_offer(run: _Run, pick: RankedPick, rank: int) -> LoanOffer:
         conversion_probability=float(f.conversion[i]), risk_impact=float(f.risk_impact[i]),
         expected_profit=Decimal(repr(float(f.expected_profit[i]))).quantize(Decimal("0.01")),
         objective=pick.objective, explanation=explanation, policy_version=run.policy.version,
-        created_at=run.now, valid_until=add_working_days(run.now, run.policy.validity_working_days),
+        created_at=run.now, valid_until=run.valid_until,
         inputs_hash=run.hash,
     )

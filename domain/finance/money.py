@@ -22,17 +22,18 @@ def to_paise(value: Decimal | int | str) -> Paise:
 
     Binary floats are refused (``TypeError``): convert them with ``Decimal(str(x))`` first.
     """
-    exact = as_fraction(value) * PAISE_PER_RUPEE
-    if exact.denominator != 1:
+    numerator, denominator = exact_ratio(value)
+    paise, remainder = divmod(numerator * PAISE_PER_RUPEE, denominator)
+    if remainder:
         raise ValueError(f"{value} rupees has more than 2 decimal places")
-    return exact.numerator
+    return paise
 
 
 def to_rupees(paise: Paise) -> Decimal:
     """Paise to rupees, always with exactly two decimal places."""
     if not isinstance(paise, int) or isinstance(paise, bool):
         raise TypeError(f"paise must be an int, got {type(paise).__name__}")
-    return (Decimal(paise) / PAISE_PER_RUPEE).quantize(_TWO_PLACES)
+    return Decimal(paise).scaleb(-2)  # exact: the coefficient is kept, the exponent is -2
 
 
 def div_round_half_up(numerator: int, denominator: int) -> int:
@@ -49,12 +50,20 @@ def div_round_half_up(numerator: int, denominator: int) -> int:
 
 def percent_of(paise: Paise, percent: Decimal) -> Paise:
     """``percent`` % of ``paise``, rounded half up to the paisa (e.g. GST at 18 % on a fee)."""
-    rate = as_fraction(percent)
-    return div_round_half_up(paise * rate.numerator, rate.denominator * 100)
+    numerator, denominator = exact_ratio(percent)
+    return div_round_half_up(paise * numerator, denominator * 100)
 
 
 def as_fraction(value: Decimal | int | str) -> Fraction:
     """The exact rational value of a decimal number; ``ValueError`` if it is not a finite number."""
+    return Fraction(*exact_ratio(value))
+
+
+def exact_ratio(value: Decimal | int | str) -> tuple[int, int]:
+    """``(numerator, denominator)`` of the exact value, denominator > 0 (cheaper than Fraction:
+    these run for every disclosed amount)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, 1
     if isinstance(value, bool | float):
         raise TypeError(f"expected Decimal, int or str, got {type(value).__name__}")
     try:
@@ -63,4 +72,4 @@ def as_fraction(value: Decimal | int | str) -> Fraction:
         raise ValueError(f"not a number: {value!r}") from exc
     if not number.is_finite():
         raise ValueError(f"not a finite number: {value!r}")
-    return Fraction(number)
+    return number.as_integer_ratio()
