@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from domain.optimization.pricing import PricedFamily
 
 
@@ -25,20 +27,24 @@ class RankedPick:
 
 
 def rank_candidates(families: list[PricedFamily], max_offers: int) -> list[RankedPick]:
-    picks = [RankedPick(f, i) for f in families for i in range(len(f.candidates)) if f.feasible[i]]
-
-    def order(pick: RankedPick) -> tuple:
-        c = pick.family.candidates[pick.index]
-        return (-round(pick.objective, 6), int(pick.family.roi_bps[pick.index]), -c.amount, c.tenure)
+    keyed = []
+    for f in families:
+        # Plain Python lists: indexing numpy scalars one by one costs more than the sort.
+        objective = np.round(f.objective, 6).tolist()
+        roi_bps, feasible = f.roi_bps.tolist(), f.feasible.tolist()
+        for i, c in enumerate(f.candidates):
+            if feasible[i]:
+                keyed.append(((-objective[i], roi_bps[i], -c.amount, c.tenure), f, i))
+    keyed.sort(key=lambda k: k[0])
 
     seen: set[tuple] = set()
     ranked: list[RankedPick] = []
-    for pick in sorted(picks, key=order):
-        c = pick.family.candidates[pick.index]
+    for _, f, i in keyed:
+        c = f.candidates[i]
         if (c.amount, c.tenure) in seen:
             continue
         seen.add((c.amount, c.tenure))
-        ranked.append(pick)
+        ranked.append(RankedPick(f, i))
         if len(ranked) == max_offers:
             break
     return ranked
