@@ -6,7 +6,7 @@ an adapter must honour (the integration tests hold every adapter to it).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -14,6 +14,7 @@ from typing import Protocol, Self
 
 from application.events import OfferEvent
 from domain.applicant import Applicant
+from domain.behavior.history import OfferHistorySummary
 from domain.offers import LoanOffer, OfferSet, OfferStatus
 from domain.policy.model import PricingPolicy
 
@@ -21,13 +22,18 @@ from domain.policy.model import PricingPolicy
 class ApplicantRepository(Protocol):
     """Applicants with their credit profile, PII and behaviour metrics.
 
-    ``get`` returns ``None`` for an unknown user. ``upsert`` inserts or replaces the applicant
-    (identity: ``user_id``) within the unit of work's transaction.
+    ``get`` returns ``None`` for an unknown user; ``get_many`` the known ones by id.
+    ``upsert`` inserts or replaces the applicant (identity: ``user_id``) within the unit of
+    work's transaction; ``upsert_many`` does that for many (ids unique within the call).
     """
 
     async def get(self, user_id: str) -> Applicant | None: ...
 
+    async def get_many(self, user_ids: Sequence[str]) -> dict[str, Applicant]: ...
+
     async def upsert(self, applicant: Applicant) -> None: ...
+
+    async def upsert_many(self, applicants: Sequence[Applicant]) -> None: ...
 
     async def add_many(self, applicants: Sequence[Applicant]) -> int:
         """Insert applicants whose ids do not exist yet; returns how many were inserted."""
@@ -42,6 +48,8 @@ class OfferPage:
     has_next: bool
     end_cursor: str | None
     total: int
+    #: One opaque cursor per offer (Relay edges), ``end_cursor`` is the last.
+    cursors: tuple[str, ...] = ()
 
 
 class OfferRepository(Protocol):
@@ -51,6 +59,9 @@ class OfferRepository(Protocol):
     ``history`` pages a user's offers newest first; ``after`` is an opaque cursor returned by a
     previous page (``end_cursor``), and a malformed cursor raises ``ValueError``.
     ``set_status`` changes one offer's status and returns the updated offer, or ``None`` if unknown.
+    ``history_summary`` aggregates the user's answers of the last year as seen at ``now``
+    (default: the repository's clock): offers seen, answers accepted, declined and lapsed (see
+    :mod:`domain.behavior.history`), and when an offer was last accepted.
     """
 
     async def add_offer_set(self, offer_set: OfferSet) -> None: ...
@@ -60,6 +71,9 @@ class OfferRepository(Protocol):
     async def history(self, user_id: str, first: int, after: str | None) -> OfferPage: ...
 
     async def set_status(self, offer_id: str, status: OfferStatus) -> LoanOffer | None: ...
+
+    async def history_summary(self, user_id: str, now: datetime | None = None
+                              ) -> OfferHistorySummary: ...
 
 
 class PolicyRepository(Protocol):
@@ -97,17 +111,29 @@ UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
 class ApplicantCache(Protocol):
-    """A cache of applicants in front of the repository.
+    """A cache of applicants and of their offer-history aggregates, in front of the database.
 
-    Fails open: any backend error behaves as a miss (``get`` returns ``None``) or a no-op
-    (``put``/``invalidate``); it never raises to the caller. Entries expire after the adapter's TTL.
+    Fails open: any backend error behaves as a miss (``get*`` return ``None``) or a no-op
+    (``put*``/``invalidate*``); it never raises to the caller. Entries expire after the adapter's
+    TTLs. ``invalidate(user_id)`` drops everything cached about that user: call it after
+    changing an applicant or the status of one of their offers (accepted, declined).
+    ``invalidate_many`` does that for many users (imports); ``invalidate_all`` drops everything
+    (a new pricing policy).
     """
 
     async def get(self, user_id: str) -> Applicant | None: ...
 
     async def put(self, applicant: Applicant) -> None: ...
 
+    async def get_history(self, user_id: str) -> OfferHistorySummary | None: ...
+
+    async def put_history(self, user_id: str, summary: OfferHistorySummary) -> None: ...
+
     async def invalidate(self, user_id: str) -> None: ...
+
+    async def invalidate_many(self, user_ids: Iterable[str]) -> None: ...
+
+    async def invalidate_all(self) -> None: ...
 
 
 class EventPublisher(Protocol):

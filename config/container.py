@@ -11,18 +11,21 @@ from typing import Any
 from aiocache import SimpleMemoryCache
 from dependency_injector import containers, providers
 
-from adapters.cache.applicant_cache import AiocacheApplicantCache, CacheStats
+from adapters.cache.applicant_cache import REDIS_NAMESPACE, AiocacheApplicantCache, CacheStats
 from adapters.events.in_process import InProcessEventBus
 from adapters.sql.database import create_engine, session_factory
 from adapters.sql.migrate import is_up_to_date
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import SystemClock, UlidGenerator
-from application.applicant_reader import ApplicantReader
+from application.applicant_reader import ApplicantReader, HistoryReader
 from application.policy_source import ActivePolicySource
 from application.use_cases.bootstrap_policy import BootstrapPolicy
 from application.use_cases.generate_offers import GenerateOffers
 from application.use_cases.get_offer import GetOffer
+from application.use_cases.import_applicants import ImportApplicants
+from application.use_cases.offer_history import GetApplicant, GetOfferHistory
 from application.use_cases.seed_applicants import SeedApplicants
+from application.use_cases.upsert_applicant import UpsertApplicant
 from config.settings import Settings
 from graphql_api.context import ApiServices
 
@@ -44,13 +47,19 @@ def _redis_cache(settings: Settings) -> Any:
     from urllib.parse import urlparse
 
     from aiocache import RedisCache
+    from aiocache.serializers import StringSerializer
 
     url = urlparse(settings.redis_url)
+    pool_options: dict[str, Any] = {"socket_timeout": settings.cache_timeout_s}
+    if url.username:
+        pool_options["username"] = url.username
     return RedisCache(
         endpoint=url.hostname or "127.0.0.1", port=url.port or 6379,
         db=int((url.path or "/0").lstrip("/") or 0), password=url.password,
         ssl=url.scheme == "rediss", timeout=settings.cache_timeout_s,
-        create_connection_timeout=settings.cache_timeout_s, namespace="loan-offers",
+        create_connection_timeout=settings.cache_timeout_s, namespace=REDIS_NAMESPACE,
+        # The adapter writes JSON text; the default JsonSerializer would encode it twice.
+        serializer=StringSerializer(), connection_pool_kwargs=pool_options,
     )
 
 
@@ -84,23 +93,32 @@ class Container(containers.DeclarativeContainer):
     applicant_cache = providers.Singleton(
         AiocacheApplicantCache, l1=l1_cache, l1_ttl=settings.provided.cache_l1_ttl_s,
         l2=l2_cache, l2_ttl=settings.provided.cache_ttl_s, stats=cache_stats,
+        history_ttl=settings.provided.cache_history_ttl_s,
+        retry_after=settings.provided.cache_retry_after_s,
     )
     events = providers.Singleton(InProcessEventBus)
 
     applicant_reader = providers.Singleton(ApplicantReader, uow_factory, applicant_cache)
+    history_reader = providers.Singleton(HistoryReader, uow_factory, applicant_cache, clock)
     policy_source = providers.Singleton(ActivePolicySource, uow_factory, clock,
                                         settings.provided.policy_refresh_s)
 
     bootstrap_policy = providers.Factory(BootstrapPolicy, uow_factory)
     seed_applicants = providers.Factory(SeedApplicants, uow_factory)
     generate_offers = providers.Singleton(GenerateOffers, uow_factory, applicant_reader,
-                                          policy_source, events, clock, ids)
+                                          policy_source, events, clock, ids, history_reader)
     get_offer = providers.Singleton(GetOffer, uow_factory, clock)
+    offer_history = providers.Singleton(GetOfferHistory, uow_factory, applicant_reader, clock)
+    get_applicant = providers.Singleton(GetApplicant, applicant_reader, history_reader)
+    upsert_applicant = providers.Singleton(UpsertApplicant, uow_factory, applicant_cache, clock)
+    import_applicants = providers.Factory(ImportApplicants, uow_factory, applicant_cache, clock)
 
     readiness = providers.Singleton(_readiness, engine, applicant_cache)
     api_services = providers.Singleton(ApiServices, generate_offers=generate_offers,
                                        get_offer=get_offer, subscriber=events,
-                                       readiness=readiness)
+                                       readiness=readiness, offer_history=offer_history,
+                                       get_applicant=get_applicant,
+                                       upsert_applicant=upsert_applicant)
 
 
 def build_container(settings: Settings | None = None) -> Container:

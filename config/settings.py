@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     cache_l1_ttl_s: float = Field(default=5.0, ge=0)
     cache_ttl_s: float = Field(default=300.0, ge=1)
     cache_timeout_s: float = Field(default=0.25, gt=0)
+    cache_history_ttl_s: float = Field(default=60.0, ge=1)
+    cache_retry_after_s: float = Field(default=1.0, ge=0)
     policy_refresh_s: float = Field(default=5.0, ge=0)
 
     policy_file: Path = DEFAULT_POLICY_FILE

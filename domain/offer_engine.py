@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from domain.applicant import Applicant, LoanRequest
 from domain.behavior.analysis import analyse_behavior
+from domain.behavior.history import NO_HISTORY, OfferHistorySummary
 from domain.finance.calendar import add_working_days
 from domain.finance.key_facts import compute_key_facts
 from domain.finance.money import to_paise, to_rupees
@@ -71,14 +72,17 @@ def validate_request(policy: PricingPolicy, request: LoanRequest) -> None:
 
 
 def inputs_hash(applicant: Applicant, request: LoanRequest, policy_version: int,
-                age: int) -> str:
+                age: int, history: OfferHistorySummary = NO_HISTORY) -> str:
     """SHA-256 over everything that can change the answer (no PII, no protected attributes).
 
-    Age (not the date of birth) is included: it decides eligibility and the longest tenure.
+    Age (not the date of birth) is included: it decides eligibility and the longest tenure;
+    so is the offer history (it moves the price sensitivity).
     """
     # Frozen dataclass reprs list every field in declaration order: a stable canonical form.
     text = (f"{applicant.credit!r}|{applicant.behavior!r}|{request!r}|age={age}"
             f"|policy={policy_version}")
+    if history != NO_HISTORY:  # keeps the hashes of history-less answers as they were
+        text += f"|history={history!r}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -96,22 +100,24 @@ class _Run:
 
 
 def generate_offer_set(policy: PricingPolicy, applicant: Applicant, request: LoanRequest,
-                       now: datetime, new_id: Callable[[], str]) -> OfferSet:
-    """Decide and price. Raises :class:`InvalidLoanRequest` for a malformed request."""
+                       now: datetime, new_id: Callable[[], str],
+                       history: OfferHistorySummary = NO_HISTORY) -> OfferSet:
+    """Decide and price. ``history`` is the applicant's offer history with us (it feeds the
+    behaviour analysis). Raises :class:`InvalidLoanRequest` for a malformed request."""
     validate_request(policy, request)
     age = applicant.age_on(now.date())
     max_tenure = max_eligible_tenure(policy, age)
     risk = assess_risk(policy, applicant.credit, max(max_tenure, policy.tenures.minimum))
     band = risk.band or policy.bands[-1]
     behavior = analyse_behavior(policy, applicant.behavior, band, risk.probability_of_default,
-                                risk.base_roi)
+                                risk.base_roi, history, now)
 
     def answer(decision: OfferDecision, offers: tuple[LoanOffer, ...],
                reasons: tuple[ReasonCode, ...]) -> OfferSet:
         return OfferSet(applicant.user_id, decision, offers, reasons, risk, behavior,
                         policy.version, now, request, digest)
 
-    digest = inputs_hash(applicant, request, policy.version, age)
+    digest = inputs_hash(applicant, request, policy.version, age, history)
     declines = decline_reasons(policy, applicant.credit, risk, age)
     if declines:
         return answer(OfferDecision.DECLINED, (), top_reasons(declines, risk.reason_codes))

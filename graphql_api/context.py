@@ -13,6 +13,8 @@ from starlette.websockets import WebSocket
 from application.ports import EventSubscriber
 from application.use_cases.generate_offers import GenerateOffers
 from application.use_cases.get_offer import GetOffer
+from application.use_cases.offer_history import GetApplicant, GetOfferHistory
+from application.use_cases.upsert_applicant import UpsertApplicant
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,9 @@ class ApiServices:
     get_offer: GetOffer
     subscriber: EventSubscriber
     readiness: Callable[[], Awaitable[dict[str, Any]]]
+    offer_history: GetOfferHistory
+    get_applicant: GetApplicant
+    upsert_applicant: UpsertApplicant
 
 
 @dataclass

@@ -21,10 +21,12 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from graphql_api.errors import MaskUnexpectedErrors
+from graphql_api.resolvers.applicants import ApplicantMutations, ApplicantQueries
+from graphql_api.resolvers.offer_history import OfferHistoryQueries
 from graphql_api.resolvers.offers import OfferQueries
 
-QUERY_PARTS: tuple[type, ...] = (OfferQueries,)
-MUTATION_PARTS: tuple[type, ...] = ()
+QUERY_PARTS: tuple[type, ...] = (OfferQueries, OfferHistoryQueries, ApplicantQueries)
+MUTATION_PARTS: tuple[type, ...] = (ApplicantMutations,)
 SUBSCRIPTION_PARTS: tuple[type, ...] = ()
 
 

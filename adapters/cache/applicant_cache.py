@@ -1,81 +1,225 @@
 """Applicant cache on aiocache: an in-process first level and an optional shared second level.
 
-What is cached: applicants (credit profile, PII, behaviour metrics), keyed ``applicant:{user_id}``
-as JSON. L1 is a small in-process TTL map (default 5 s) so hot applicants skip even Redis;
-L2 is Redis when ``LOAN_OFFERS_REDIS_URL`` is set (default TTL 300 s). Every write path that changes
-an applicant calls ``invalidate`` (both levels). The cache fails open: a backend error, timeout or
-outage is logged, counted and treated as a miss; it never fails a request.
+What is cached (README "Caching" has the table):
+
+* applicants (credit profile, PII, behaviour counters), key ``applicant:{user_id}``;
+* offer-history aggregates (the behaviour analysis' input from our own history), key
+  ``history:{user_id}``.
+
+L1 is an in-process ``SimpleMemoryCache`` holding the frozen domain objects themselves (no
+serialisation on a hit); ``l1_ttl=0`` turns L1 off. L2 is Redis (``LOAN_OFFERS_REDIS_URL``),
+holding JSON text under the ``loan-offers:`` prefix, readable with ``redis-cli``.
+
+Invalidation: ``invalidate(user_id)`` drops both keys of a user on both levels (applicant
+data changed, or an offer of theirs was accepted or declined); ``invalidate_many`` for imports;
+``invalidate_all`` for a new pricing policy. L1 of *other* processes cannot be reached: their
+entries live at most ``l1_ttl`` seconds (5 s by default), which bounds the staleness.
+
+Fails open: a backend error, timeout or outage is logged, counted (``stats.errors``) and treated
+as a miss or a no-op; it never fails a request. After an L2 error, reads and fills skip Redis
+for ``retry_after`` seconds (a slow or dead Redis then costs nothing), then the next operation
+probes it again, so a restarted Redis is used again without restarting the service.
+Invalidations always try Redis.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import Any, TypeVar
 
 from aiocache.base import BaseCache
 
 from adapters.codecs import applicant_from_dict, applicant_to_dict
 from domain.applicant import Applicant
+from domain.behavior.history import OfferHistorySummary
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: aiocache namespace of the Redis level: every key this service writes starts with
+#: ``loan-offers:`` (``invalidate_all`` deletes exactly those).
+REDIS_NAMESPACE = "loan-offers"
+REDIS_PREFIX = f"{REDIS_NAMESPACE}:"
+#: Keys per Redis DEL / SCAN batch.
+BATCH = 500
 
 
 class CacheStats:
-    """Counters read by the metrics adapter."""
+    """Counters read by the metrics adapter and ``/readyz``."""
 
     def __init__(self) -> None:
         self.hits = {"l1": 0, "l2": 0}
         self.misses = 0
         self.errors = 0
+        self.skipped = 0        # L2 operations skipped while Redis was failing
+        self.invalidations = 0  # keys dropped by invalidate*
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def history_to_dict(h: OfferHistorySummary) -> dict[str, Any]:
+    return {"offers_seen": h.offers_seen, "answers": h.answers, "accepted": h.accepted,
+            "declined": h.declined, "lapsed": h.lapsed,
+            "last_accepted_at": None if h.last_accepted_at is None
+            else h.last_accepted_at.isoformat()}
+
+
+def history_from_dict(d: dict[str, Any]) -> OfferHistorySummary:
+    at = d["last_accepted_at"]
+    return OfferHistorySummary(
+        offers_seen=d["offers_seen"], answers=d["answers"], accepted=d["accepted"],
+        declined=d["declined"], lapsed=d["lapsed"],
+        last_accepted_at=None if at is None else datetime.fromisoformat(at))
 
 
 class AiocacheApplicantCache:
+    """The ``ApplicantCache`` port. ``l2`` is an aiocache ``RedisCache`` (or any aiocache
+    backend); values are written to it as text whatever its serializer (no double encoding)."""
+
     def __init__(self, l1: BaseCache, l1_ttl: float, l2: BaseCache | None = None,
                  l2_ttl: float = 300.0, stats: CacheStats | None = None,
-                 on_error: Callable[[str, BaseException], None] | None = None) -> None:
-        self._l1, self._l1_ttl = l1, l1_ttl
-        self._l2, self._l2_ttl = l2, l2_ttl
+                 on_error: Callable[[str, BaseException], None] | None = None,
+                 history_ttl: float = 60.0, retry_after: float = 1.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._l1 = l1 if l1_ttl > 0 else None  # aiocache reads ttl=0 as "forever": 0 means off
+        self._l1_ttl = l1_ttl
+        self._l2, self._l2_ttl, self._history_ttl = l2, l2_ttl, history_ttl
         self.stats = stats or CacheStats()
         self._on_error = on_error
+        self._retry_after = retry_after
+        self._monotonic = monotonic
+        self._l2_down_until = 0.0
 
     @staticmethod
     def key(user_id: str) -> str:
         return f"applicant:{user_id}"
 
+    @staticmethod
+    def history_key(user_id: str) -> str:
+        return f"history:{user_id}"
+
+    # --- applicants -------------------------------------------------------------------------
+
     async def get(self, user_id: str) -> Applicant | None:
-        key = self.key(user_id)
-        hit = await self._safe("get", self._l1.get(key))
-        if hit is not None:
-            self.stats.hits["l1"] += 1
-            return applicant_from_dict(json.loads(hit))
+        return await self._get(self.key(user_id), applicant_from_dict)
+
+    async def put(self, applicant: Applicant) -> None:
+        await self._put(self.key(applicant.user_id), applicant, applicant_to_dict, self._l2_ttl)
+
+    # --- offer-history aggregates -----------------------------------------------------------
+
+    async def get_history(self, user_id: str) -> OfferHistorySummary | None:
+        return await self._get(self.history_key(user_id), history_from_dict)
+
+    async def put_history(self, user_id: str, summary: OfferHistorySummary) -> None:
+        await self._put(self.history_key(user_id), summary, history_to_dict, self._history_ttl)
+
+    # --- invalidation -----------------------------------------------------------------------
+
+    async def invalidate(self, user_id: str) -> None:
+        await self.invalidate_many((user_id,))
+
+    async def invalidate_many(self, user_ids: Iterable[str]) -> None:
+        keys = [k for u in dict.fromkeys(user_ids) for k in (self.key(u), self.history_key(u))]
+        if self._l1 is not None:
+            for key in keys:
+                await self._safe("delete", self._l1.delete(key))
         if self._l2 is not None:
-            raw = await self._safe("get", self._l2.get(key))
+            for start in range(0, len(keys), BATCH):
+                names = [self._l2.build_key(k) for k in keys[start:start + BATCH]]
+                await self._safe_l2("delete", lambda n=names: self._l2.raw("delete", *n),
+                                    probe=True)
+        self.stats.invalidations += len(keys)
+
+    async def invalidate_all(self) -> None:
+        """Drop every entry: L1 of this process, and every ``loan-offers:`` key in Redis
+        (SCAN, not KEYS, so Redis keeps serving while it runs)."""
+        if self._l1 is not None:
+            await self._safe("clear", self._l1.clear())
+        if self._l2 is not None:
+            await self._safe_l2("clear", self._clear_l2, probe=True)
+
+    async def _clear_l2(self) -> None:
+        assert self._l2 is not None
+        client = self._l2.client  # aiocache has no SCAN; its clear() uses KEYS
+        batch: list[bytes] = []
+        async for name in client.scan_iter(match=f"{REDIS_PREFIX}*", count=BATCH):
+            batch.append(name)
+            if len(batch) >= BATCH:
+                await client.delete(*batch)
+                self.stats.invalidations += len(batch)
+                batch = []
+        if batch:
+            await client.delete(*batch)
+            self.stats.invalidations += len(batch)
+
+    # --- the two levels ---------------------------------------------------------------------
+
+    async def _get(self, key: str, decode: Callable[[dict[str, Any]], T]) -> T | None:
+        if self._l1 is not None:
+            hit = await self._safe("get", self._l1.get(key))
+            if hit is not None:
+                self.stats.hits["l1"] += 1
+                return hit
+        if self._l2 is not None:
+            raw = await self._safe_l2("get", lambda: self._l2.get(key, loads_fn=_identity))
             if raw is not None:
-                self.stats.hits["l2"] += 1
-                await self._safe("set", self._l1.set(key, raw, ttl=self._l1_ttl))
-                return applicant_from_dict(json.loads(raw))
+                try:
+                    value = decode(json.loads(raw))
+                except (ValueError, KeyError, TypeError) as exc:  # foreign or old format: a miss
+                    self._count_error("decode", exc)
+                else:
+                    self.stats.hits["l2"] += 1
+                    if self._l1 is not None:
+                        await self._safe("set", self._l1.set(key, value, ttl=self._l1_ttl))
+                    return value
         self.stats.misses += 1
         return None
 
-    async def put(self, applicant: Applicant) -> None:
-        key, raw = self.key(applicant.user_id), json.dumps(applicant_to_dict(applicant))
-        await self._safe("set", self._l1.set(key, raw, ttl=self._l1_ttl))
+    async def _put(self, key: str, value: Any, encode: Callable[[Any], dict[str, Any]],
+                   ttl: float) -> None:
+        if self._l1 is not None:
+            await self._safe("set", self._l1.set(key, value, ttl=self._l1_ttl))
         if self._l2 is not None:
-            await self._safe("set", self._l2.set(key, raw, ttl=self._l2_ttl))
+            text = json.dumps(encode(value), separators=(",", ":"))
+            await self._safe_l2("set", lambda: self._l2.set(key, text, ttl=ttl,
+                                                            dumps_fn=_identity))
 
-    async def invalidate(self, user_id: str) -> None:
-        key = self.key(user_id)
-        await self._safe("delete", self._l1.delete(key))
-        if self._l2 is not None:
-            await self._safe("delete", self._l2.delete(key))
+    async def _safe_l2(self, operation: str, call: Callable[[], Awaitable[Any]],
+                       probe: bool = False) -> Any:
+        """Run an L2 operation unless Redis failed within ``retry_after`` seconds (``probe``
+        runs it anyway). Success closes the gap at once."""
+        if not probe and self._monotonic() < self._l2_down_until:
+            self.stats.skipped += 1
+            return None
+        failed = False
 
-    async def _safe(self, operation: str, awaitable):
+        def note_failure(_operation: str, _exc: BaseException) -> None:
+            nonlocal failed
+            failed = True
+
+        result = await self._safe(operation, call(), note_failure)
+        self._l2_down_until = self._monotonic() + self._retry_after if failed else 0.0
+        return result
+
+    async def _safe(self, operation: str, awaitable: Awaitable[T],
+                    on_failure: Callable[[str, BaseException], None] | None = None) -> T | None:
         try:
             return await awaitable
         except Exception as exc:  # fail open: the database is the source of truth
-            self.stats.errors += 1
-            log.warning("cache %s failed, continuing without cache: %r", operation, exc)
-            if self._on_error is not None:
-                self._on_error(operation, exc)
+            self._count_error(operation, exc)
+            if on_failure is not None:
+                on_failure(operation, exc)
             return None
+
+    def _count_error(self, operation: str, exc: BaseException) -> None:
+        self.stats.errors += 1
+        log.warning("cache %s failed, continuing without cache: %r", operation, exc)
+        if self._on_error is not None:
+            self._on_error(operation, exc)

@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypeVar
 from uuid import uuid4
@@ -41,6 +41,7 @@ from adapters.sql.tables import (
 from application.errors import Conflict
 from application.ports import OfferPage
 from domain.applicant import Applicant
+from domain.behavior.history import OfferHistorySummary
 from domain.offers import LoanOffer, OfferSet, OfferStatus
 from domain.policy.model import PricingPolicy
 from domain.policy.parsing import parse_policy_toml
@@ -94,18 +95,42 @@ class SqlApplicantRepository:
         row = (await self._session.exec(statement)).first()
         return None if row is None else applicant_from_rows(*row)
 
-    async def upsert(self, applicant: Applicant) -> None:
-        now = self._now()
-        for table, values, keep in (
-            (_APPLICANTS, applicant_columns(applicant, now), {"user_id", "created_at"}),
-            (_BEHAVIOR, behavior_columns(applicant, now), {"user_id"}),
-        ):
-            statement = _upsert_insert(self._session, table).values(values)
-            statement = statement.on_conflict_do_update(
-                index_elements=["user_id"],
-                set_={name: statement.excluded[name] for name in values if name not in keep},
+    async def get_many(self, user_ids: Sequence[str]) -> dict[str, Applicant]:
+        """The stored applicants among ``user_ids`` (unknown ids are left out)."""
+        found: dict[str, Applicant] = {}
+        for chunk in _chunks(list(dict.fromkeys(user_ids)), self.CHUNK_SIZE):
+            statement = (
+                select(ApplicantRow, ApplicantBehaviorRow)
+                .outerjoin(ApplicantBehaviorRow,
+                           ApplicantBehaviorRow.user_id == ApplicantRow.user_id)  # type: ignore[arg-type]
+                .where(ApplicantRow.user_id.in_(chunk))  # type: ignore[attr-defined]
+                .execution_options(populate_existing=True)
             )
-            await self._session.exec(statement)
+            for row in (await self._session.exec(statement)).all():
+                applicant = applicant_from_rows(*row)
+                found[applicant.user_id] = applicant
+        return found
+
+    async def upsert(self, applicant: Applicant) -> None:
+        await self.upsert_many([applicant])
+
+    async def upsert_many(self, applicants: Sequence[Applicant]) -> None:
+        """Insert or replace each applicant and its behaviour row (batched multi-row
+        ``INSERT .. ON CONFLICT DO UPDATE``); ``created_at`` of existing rows is kept.
+        Ids must be unique within the call."""
+        now = self._now()
+        for chunk in _chunks(applicants, self.CHUNK_SIZE):
+            for table, columns, keep in (
+                (_APPLICANTS, applicant_columns, {"user_id", "created_at"}),
+                (_BEHAVIOR, behavior_columns, {"user_id"}),
+            ):
+                rows = [columns(a, now) for a in chunk]
+                statement = _upsert_insert(self._session, table)
+                statement = statement.on_conflict_do_update(
+                    index_elements=["user_id"],
+                    set_={name: statement.excluded[name] for name in rows[0] if name not in keep},
+                )
+                await self._session.exec(statement, params=rows)
 
     async def add_many(self, applicants: Sequence[Applicant]) -> int:
         """Insert the applicants whose ids are new (the first of repeated ids); skip the rest.
@@ -179,9 +204,63 @@ class SqlOfferRepository:
                      .limit(first + 1).execution_options(populate_existing=True))
         rows = list((await self._session.exec(statement)).all())
         offers = tuple(offer_from_row(row) for row in rows[:first])
-        end_cursor = encode_cursor(offers[-1]) if offers else None
-        return OfferPage(offers=offers, has_next=len(rows) > first, end_cursor=end_cursor,
-                         total=total)
+        cursors = tuple(encode_cursor(offer) for offer in offers)
+        return OfferPage(offers=offers, has_next=len(rows) > first,
+                         end_cursor=cursors[-1] if cursors else None, total=total,
+                         cursors=cursors)
+
+    #: How far back the history aggregates look.
+    HISTORY_WINDOW = timedelta(days=365)
+
+    async def history_summary(self, user_id: str, now: datetime | None = None
+                              ) -> OfferHistorySummary:
+        """Aggregates over the user's answers of the last year, in two grouped queries' worth of
+        SQL (one per answer, then a sum), so the cost is one index range scan on
+        ``(user_id, created_at)`` whatever the history's length."""
+        now = now or self._now()
+        o = _OFFERS.c
+        moment = literal(now, UtcDateTime())
+
+        def count_where(condition: Any) -> Any:
+            return func.sum(case((condition, 1), else_=0))
+
+        status = o.status
+        unanswered_past = or_(status == OfferStatus.EXPIRED.value,
+                              and_(status == OfferStatus.ACTIVE.value, o.valid_until <= moment))
+        per_answer = (
+            select(
+                func.count().label("offers"),
+                count_where(status == OfferStatus.ACCEPTED.value).label("accepted"),
+                count_where(status == OfferStatus.DECLINED.value).label("declined"),
+                count_where(unanswered_past).label("lapsed"),
+                count_where(and_(status == OfferStatus.ACTIVE.value, o.valid_until > moment)
+                            ).label("open"),
+                func.max(case((status == OfferStatus.ACCEPTED.value, o.status_changed_at),
+                              else_=None)).label("accepted_at"),
+            )
+            .where(o.user_id == user_id, o.created_at >= now - self.HISTORY_WINDOW)
+            .group_by(o.decision_id)
+            .subquery()
+        )
+        a = per_answer.c
+        accepted, declined = a.accepted > 0, and_(a.accepted == 0, a.declined > 0)
+        lapsed = and_(a.accepted == 0, a.declined == 0, a.open == 0, a.lapsed > 0)
+        totals = select(
+            func.coalesce(func.sum(a.offers), 0), func.count(),
+            func.coalesce(func.sum(case((accepted, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((declined, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((lapsed, 1), else_=0)), 0),
+            func.max(a.accepted_at),
+        )
+        seen, answers, n_accepted, n_declined, n_lapsed, last_accepted = (
+            (await self._session.exec(totals)).one())
+        if isinstance(last_accepted, str):  # SQLite loses the column type through max()
+            last_accepted = datetime.fromisoformat(last_accepted)
+        if last_accepted is not None and last_accepted.tzinfo is None:
+            last_accepted = last_accepted.replace(tzinfo=UTC)
+        return OfferHistorySummary(
+            offers_seen=int(seen), answers=int(answers), accepted=int(n_accepted),
+            declined=int(n_declined), lapsed=int(n_lapsed), last_accepted_at=last_accepted)
 
     async def set_status(self, offer_id: str, status: OfferStatus) -> LoanOffer | None:
         """``status_changed_at`` moves only when the status actually changes."""

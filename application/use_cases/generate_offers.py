@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from application.applicant_reader import ApplicantReader
+from application.applicant_reader import ApplicantReader, HistoryReader
 from application.errors import InvalidInput, NotFound
 from application.events import OfferEvent, OfferEventType
 from application.policy_source import ActivePolicySource
@@ -23,14 +23,16 @@ class GenerateOffersCommand:
 
 
 class GenerateOffers:
-    """Fetch the applicant (through the cache), decide and price with the active policy,
-    persist every offer with its explanation and policy version, then publish GENERATED events."""
+    """Fetch the applicant and their offer history (through the cache), decide and price with
+    the active policy, persist every offer with its explanation and policy version, then publish
+    GENERATED events."""
 
     def __init__(self, uow_factory: UnitOfWorkFactory, applicants: ApplicantReader,
                  policies: ActivePolicySource, events: EventPublisher, clock: Clock,
-                 ids: IdGenerator) -> None:
+                 ids: IdGenerator, history: HistoryReader) -> None:
         self._uow_factory = uow_factory
         self._applicants = applicants
+        self._history = history
         self._policies = policies
         self._events = events
         self._clock = clock
@@ -40,11 +42,12 @@ class GenerateOffers:
         applicant = await self._applicants.get(command.user_id)
         if applicant is None:
             raise NotFound(f"no applicant with id {command.user_id!r}", user_id=command.user_id)
+        history = await self._history.get(command.user_id)
         policy = await self._policies.active()
         request = LoanRequest(command.requested_amount, command.requested_tenure)
         try:
             offer_set = generate_offer_set(policy, applicant, request, self._clock.now(),
-                                           self._ids.new_id)
+                                           self._ids.new_id, history)
         except InvalidLoanRequest as exc:
             raise InvalidInput(str(exc), field=exc.field) from exc
         async with self._uow_factory() as uow:

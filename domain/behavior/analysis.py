@@ -1,8 +1,10 @@
 """Behaviour analysis: price sensitivity, conversion propensity, long-term value.
 
-Price sensitivity (policy ``[sensitivity]``): a weighted score of 0..1 features (rate
-comparisons, decline ratio, browsing, loyalty, engagement), clipped to [0, 1];
-LOW below ``medium_from``, HIGH from ``high_from``, MEDIUM between.
+Price sensitivity (policy ``[sensitivity]``): a weighted score of 0..1 features, clipped to
+[0, 1]; LOW below ``medium_from``, HIGH from ``high_from``, MEDIUM between. Features from the
+lender's behaviour counters (rate comparisons, decline ratio, browsing, loyalty, engagement) and
+from this system's own offer history (answers declined, answers left to lapse, how recently an
+offer was accepted), so a customer's history with us really moves the price.
 
 Price response: rho(r) = 1/(1+exp(a + b r)) with ``b`` the slope for the sensitivity and
 ``a = -b * (band midpoint + sensitivity shift)`` (Phillips 2018).
@@ -17,8 +19,10 @@ Long-term value (INR): the discounted margin of future loans and cross-sell::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
+from domain.behavior.history import NO_HISTORY, OfferHistorySummary
 from domain.behavior.metrics import BehaviorMetrics
 from domain.behavior.sensitivity_level import PriceSensitivity
 from domain.optimization.price_response import PriceResponseCurve
@@ -46,10 +50,32 @@ def sensitivity_features(m: BehaviorMetrics) -> dict[str, float]:
     }
 
 
-def sensitivity_score(policy: PricingPolicy, m: BehaviorMetrics) -> float:
-    features = sensitivity_features(m)
+#: Days over which a past acceptance fades from full weight to none.
+ACCEPTANCE_MEMORY_DAYS = 365.0
+
+
+def history_features(h: OfferHistorySummary, now: datetime | None) -> dict[str, float]:
+    """0..1 features of the offer history: three declined answers (or five lapsed ones) count
+    fully; an acceptance today counts fully and fades linearly over a year."""
+    days = h.days_since_last_acceptance(now) if now is not None else None
+    if days is None and h.last_accepted_at is not None:
+        raise ValueError("history with an acceptance needs `now` to weigh its recency")
+    return {
+        "declined_offers": min(h.declined / 3.0, 1.0),
+        "lapsed_offers": min(h.lapsed / 5.0, 1.0),
+        "recent_acceptance": (0.0 if days is None
+                              else max(0.0, 1.0 - days / ACCEPTANCE_MEMORY_DAYS)),
+    }
+
+
+def sensitivity_score(policy: PricingPolicy, m: BehaviorMetrics,
+                      history: OfferHistorySummary = NO_HISTORY,
+                      now: datetime | None = None) -> float:
     weights = policy.sensitivity.weights
-    raw = policy.sensitivity.base + sum(weights[name] * value for name, value in features.items())
+    features = sensitivity_features(m) | history_features(history, now)
+    # History weights are optional in a policy (older policies have none): absent means 0.
+    raw = policy.sensitivity.base + sum(weights.get(name, 0.0) * value
+                                        for name, value in features.items())
     return min(1.0, max(0.0, raw))
 
 
@@ -85,10 +111,12 @@ def long_term_value(policy: PricingPolicy, p: float) -> Decimal:
 
 
 def analyse_behavior(policy: PricingPolicy, m: BehaviorMetrics, band: RiskBand, pd: float,
-                     reference_rate: float) -> BehaviorAnalysis:
+                     reference_rate: float, history: OfferHistorySummary = NO_HISTORY,
+                     now: datetime | None = None) -> BehaviorAnalysis:
     """``band`` prices the response curve (the lowest band for out-of-policy applicants);
-    conversion is the take-up at ``reference_rate`` (the risk assessment's base ROI)."""
-    score = sensitivity_score(policy, m)
+    conversion is the take-up at ``reference_rate`` (the risk assessment's base ROI);
+    ``history`` is the customer's offer history with us, weighed at ``now``."""
+    score = sensitivity_score(policy, m, history, now)
     level = sensitivity_level(policy, score)
     curve = base_price_response(policy, level, band)
     p = repeat_probability(policy, m, pd)

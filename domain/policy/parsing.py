@@ -50,6 +50,8 @@ CATEGORICAL_VALUES: dict[str, frozenset[str]] = {
     "residence_type": frozenset(t.value for t in ResidenceType),
 }
 SENSITIVITY_FEATURES = ("rate_comparisons", "decline_ratio", "browsing", "loyalty", "engagement")
+#: Offer-history features: optional (0 when absent) so policies written before them still load.
+HISTORY_SENSITIVITY_FEATURES = ("declined_offers", "lapsed_offers", "recent_acceptance")
 
 
 class PolicyValidationError(ValueError):
@@ -390,7 +392,9 @@ def _sensitivity(r: _Reader, data: Mapping[str, Any]) -> SensitivityPolicy:
     s, p = r.section(data, "sensitivity"), "sensitivity"
     weights_raw = r.section(s, "weights", "sensitivity.")
     weights = {k: r.number(weights_raw, k, "sensitivity.weights") for k in SENSITIVITY_FEATURES}
-    extra = set(weights_raw) - set(SENSITIVITY_FEATURES)
+    weights |= {k: r.number(weights_raw, k, "sensitivity.weights")
+                for k in HISTORY_SENSITIVITY_FEATURES if k in weights_raw}
+    extra = set(weights_raw) - set(SENSITIVITY_FEATURES) - set(HISTORY_SENSITIVITY_FEATURES)
     if extra:
         r.fail("sensitivity.weights", f"unknown features {sorted(extra)}")
     medium, high = r.number(s, "medium_from", p, 0, 1), r.number(s, "high_from", p, 0, 1)

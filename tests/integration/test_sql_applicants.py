@@ -124,3 +124,23 @@ async def test_money_with_a_fraction_of_a_paisa_is_refused(
     async with uow_factory() as uow:
         with pytest.raises(ValueError, match="monthly_income"):
             await uow.applicants.upsert(bad)
+
+
+async def test_upsert_many_and_get_many(uow_factory: SqlUnitOfWorkFactory) -> None:
+    portfolio = list(generate_applicants(1200))  # more than one batch
+    async with uow_factory() as uow:
+        await uow.applicants.add_many(portfolio[:700])
+        await uow.commit()
+    changed = [replace(a, credit=replace(a.credit, enquiries_6m=a.credit.enquiries_6m + 1))
+               for a in portfolio[600:]]
+    async with uow_factory() as uow:
+        await uow.applicants.upsert_many(changed)
+        await uow.commit()
+
+    ids = [a.user_id for a in portfolio] + ["nobody"]
+    async with uow_factory() as uow:
+        found = await uow.applicants.get_many(ids)
+        assert await uow.applicants.count() == 1200
+    assert set(found) == {a.user_id for a in portfolio}
+    expected = portfolio[:600] + changed
+    assert [found[a.user_id] for a in expected] == expected

@@ -1,0 +1,142 @@
+"""AiocacheApplicantCache with a real Redis: keys and values, TTLs, invalidation, failing open."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+import redis
+from aiocache import SimpleMemoryCache
+
+from adapters.cache.applicant_cache import AiocacheApplicantCache
+from adapters.demo.portfolio import generate_applicants
+from config.container import _redis_cache
+from config.settings import Settings
+from domain.behavior.history import OfferHistorySummary
+from tests.servers import RedisServer
+
+APPLICANTS = list(generate_applicants(3))
+HISTORY = OfferHistorySummary(offers_seen=10, answers=2, accepted=1, declined=1,
+                              last_accepted_at=datetime(2026, 1, 5, 10, tzinfo=UTC))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def l2(redis_url: str) -> AsyncIterator:
+    cache = _redis_cache(Settings(redis_url=redis_url, cache_timeout_s=0.5))
+    yield cache
+    await cache.close()
+
+
+@pytest.fixture
+def raw(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+def two_level(l2, l1_ttl: float = 5.0, clock: Clock | None = None) -> AiocacheApplicantCache:
+    return AiocacheApplicantCache(SimpleMemoryCache(), l1_ttl, l2, l2_ttl=300, history_ttl=60,
+                                  retry_after=1.0, monotonic=clock or Clock())
+
+
+async def test_values_are_plain_json_objects_under_the_prefix(l2, raw: redis.Redis) -> None:
+    cache = two_level(l2)
+    a = APPLICANTS[0]
+    await cache.put(a)
+    await cache.put_history(a.user_id, HISTORY)
+
+    assert sorted(raw.keys()) == [f"loan-offers:applicant:{a.user_id}".encode(),
+                                  f"loan-offers:history:{a.user_id}".encode()]
+    stored = json.loads(raw.get(f"loan-offers:applicant:{a.user_id}"))
+    assert isinstance(stored, dict), "double-encoded: a JSON string holding JSON"
+    assert stored["user_id"] == a.user_id
+    assert json.loads(raw.get(f"loan-offers:history:{a.user_id}"))["declined"] == 1
+    assert 295 < raw.ttl(f"loan-offers:applicant:{a.user_id}") <= 300
+    assert 55 < raw.ttl(f"loan-offers:history:{a.user_id}") <= 60
+
+
+async def test_reads_come_from_l1_then_redis_then_miss(l2) -> None:
+    writer, reader = two_level(l2), two_level(l2)
+    a = APPLICANTS[0]
+    await writer.put(a)
+    await writer.put_history(a.user_id, HISTORY)
+
+    assert await reader.get(a.user_id) == a                 # another process: from Redis
+    assert await reader.get(a.user_id) == a                 # now from its L1
+    assert await reader.get_history(a.user_id) == HISTORY
+    assert reader.stats.hits == {"l1": 1, "l2": 2}
+    assert await reader.get("nobody") is None and reader.stats.misses == 1
+
+
+async def test_l1_ttl_zero_turns_l1_off(l2, raw: redis.Redis) -> None:
+    cache = two_level(l2, l1_ttl=0)
+    a = APPLICANTS[0]
+    await cache.put(a)
+    raw.delete(f"loan-offers:applicant:{a.user_id}")
+    assert await cache.get(a.user_id) is None  # nothing kept in-process (aiocache: 0 = forever)
+
+
+async def test_invalidate_drops_a_user_on_both_levels(l2, raw: redis.Redis) -> None:
+    cache = two_level(l2)
+    for a in APPLICANTS:
+        await cache.put(a)
+        await cache.put_history(a.user_id, HISTORY)
+
+    await cache.invalidate(APPLICANTS[0].user_id)
+    assert await cache.get(APPLICANTS[0].user_id) is None
+    assert await cache.get_history(APPLICANTS[0].user_id) is None
+    assert len(raw.keys()) == 4
+
+    await cache.invalidate_many(a.user_id for a in APPLICANTS[1:])
+    assert raw.keys() == []
+    assert [await cache.get(a.user_id) for a in APPLICANTS] == [None] * 3
+
+
+async def test_invalidate_all_leaves_other_keys_alone(l2, raw: redis.Redis) -> None:
+    cache = two_level(l2)
+    for a in APPLICANTS:
+        await cache.put(a)
+    raw.set("someone-elses-key", "1")
+    await cache.invalidate_all()
+    assert raw.keys() == [b"someone-elses-key"]
+    assert await cache.get(APPLICANTS[0].user_id) is None
+
+
+async def test_a_foreign_value_is_a_miss(l2, raw: redis.Redis) -> None:
+    cache = two_level(l2, l1_ttl=0)
+    raw.set(f"loan-offers:applicant:{APPLICANTS[0].user_id}", '"{\\"double\\": 1}"')
+    assert await cache.get(APPLICANTS[0].user_id) is None
+    assert cache.stats.errors == 1
+
+
+async def test_redis_down_fails_open_and_comes_back(l2, redis_server: RedisServer,
+                                                    raw: redis.Redis) -> None:
+    clock = Clock()
+    cache = two_level(l2, l1_ttl=0, clock=clock)
+    a = APPLICANTS[0]
+    await cache.put(a)
+    redis_server.stop()
+
+    assert await cache.get(a.user_id) is None          # an error, treated as a miss
+    assert cache.stats.errors == 1
+    await cache.put(a)                                  # skipped: Redis failed just now
+    assert await cache.get(a.user_id) is None
+    assert cache.stats.skipped == 2 and cache.stats.errors == 1
+    await cache.invalidate(a.user_id)                   # invalidations always try
+    assert cache.stats.errors == 2
+
+    redis_server.start()                                # a restarted, empty Redis
+    assert await cache.get(a.user_id) is None           # still inside retry_after: skipped
+    clock.now += 1.5
+    await cache.put(a)                                  # probes, works, cache is back
+    assert await cache.get(a.user_id) == a
+    assert raw.exists(f"loan-offers:applicant:{a.user_id}")
+    assert cache.stats.hits["l2"] == 1
