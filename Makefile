@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench format clean
+.PHONY: install run test lint bench format clean cluster cluster-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# A local production-shaped cluster (no Docker): PostgreSQL, Redis, 2 replicas, nginx on :8080.
+cluster: $(STAMP)
+	$(BIN)/python -m deploy.cluster start
+
+cluster-stop: $(STAMP)
+	$(BIN)/python -m deploy.cluster stop
 
 format: $(STAMP)
 	$(BIN)/ruff format .

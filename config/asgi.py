@@ -20,6 +20,7 @@ log = logging.getLogger("loan_offers")
 def api_options(settings: Settings) -> ApiOptions:
     return ApiOptions(
         graphiql=settings.graphiql_enabled,
+        instance_id=settings.instance_id,
         schema=SchemaOptions(
             introspection=settings.introspection_enabled,
             max_depth=settings.max_query_depth,

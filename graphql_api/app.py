@@ -19,7 +19,7 @@ from strawberry.types import ExecutionResult
 
 from graphql_api.context import ApiServices, GraphQLContext
 from graphql_api.errors import finalise_errors
-from graphql_api.middleware import RequestIdMiddleware, request_id_of
+from graphql_api.middleware import InstanceIdMiddleware, RequestIdMiddleware, request_id_of
 from graphql_api.schema import SchemaOptions, build_schema
 
 
@@ -28,6 +28,7 @@ class ApiOptions:
     graphiql: bool = True
     schema: SchemaOptions = field(default_factory=SchemaOptions)
     allowed_origins: tuple[str, ...] = ()
+    instance_id: str | None = None
 
 
 class LoanOffersGraphQL(GraphQL):
@@ -74,5 +75,7 @@ def create_app(services: ApiServices, options: ApiOptions,
         Route("/livez", livez),
         Route("/readyz", readyz),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(RequestIdMiddleware)],
-                     lifespan=lifespan)
+    middleware = [Middleware(RequestIdMiddleware)]
+    if options.instance_id:
+        middleware.append(Middleware(InstanceIdMiddleware, instance_id=options.instance_id))
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -37,3 +37,32 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+INSTANCE_ID_HEADER = "x-instance-id"
+
+
+class InstanceIdMiddleware:
+    """Name the replica that served a request in ``X-Instance-ID`` (HTTP responses and the
+    WebSocket handshake), so a client or a test behind a load balancer can tell replicas apart.
+    The id is configuration (pod or container name), never derived from the request."""
+
+    def __init__(self, app: ASGIApp, instance_id: str) -> None:
+        self.app = app
+        self.instance_id = instance_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_instance(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[INSTANCE_ID_HEADER] = self.instance_id
+            elif message["type"] == "websocket.accept":
+                headers = [*message.get("headers", []),
+                           (INSTANCE_ID_HEADER.encode(), self.instance_id.encode("latin-1"))]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_instance)
