@@ -2,7 +2,8 @@
 
 Policies change rarely (an admin publishes); a few seconds of staleness across replicas is the
 price of not reading the policy table on every request. ``refresh()`` drops the copy at once
-(called after a publish on this process).
+(called after a publish on this process). When the database is unavailable the last policy read
+is kept (a stale policy prices correctly; a missing one cannot price at all) and re-read later.
 """
 
 from __future__ import annotations
@@ -30,8 +31,13 @@ class ActivePolicySource:
             return self._policy
         async with self._lock:
             if self._policy is None or now - self._loaded_at >= self._ttl:
-                async with self._uow_factory() as uow:
-                    policy = await uow.policies.active()
+                try:
+                    async with self._uow_factory() as uow:
+                        policy = await uow.policies.active()
+                except Unavailable:
+                    if self._policy is None:
+                        raise
+                    return self._policy
                 if policy is None:
                     raise Unavailable("no pricing policy has been published")
                 self._policy, self._loaded_at = policy, now

@@ -160,3 +160,18 @@ class IdGenerator(Protocol):
     """Globally unique, URL-safe identifiers (used as offer ids and KFS proposal numbers)."""
 
     def new_id(self) -> str: ...
+
+
+class OfferMetrics(Protocol):
+    """Business metrics about offers, for monitoring (never for decisions).
+
+    Implementations record aggregates only: decision, risk band, fallback, rates and
+    probabilities; never a user id or any other per-person label. Recording never raises and
+    never blocks on I/O (a metrics backend that is down must not fail a request).
+    """
+
+    def offers_generated(self, offer_set: OfferSet) -> None:
+        """One decision was made and its offers persisted."""
+
+    def offer_accepted(self, offer: LoanOffer) -> None:
+        """A customer accepted an offer (the acceptance is durable)."""

@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 
+from adapters.metrics.prometheus import instrument_pool
 from config.container import Container, build_container
+from config.logging import configure_logging
 from config.settings import Settings
 from graphql_api.app import ApiOptions
 from graphql_api.app import create_app as create_api
@@ -26,13 +29,19 @@ def api_options(settings: Settings) -> ApiOptions:
             max_depth=settings.max_query_depth,
             max_aliases=settings.max_aliases,
             max_tokens=settings.max_tokens,
+            tracing=settings.tracing_enabled,
         ),
+        metrics=settings.metrics_enabled,
+        read_attempts=settings.read_retry_attempts,
     )
 
 
-def create_app(settings: Settings | None = None, container: Container | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, container: Container | None = None,
+               tracer_provider: Any = None) -> Starlette:
+    """``tracer_provider`` overrides the one built from settings (tests pass an in-memory one)."""
     container = container or build_container(settings)
     settings = container.settings()
+    configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -47,4 +56,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     app = create_api(container.api_services(), api_options(settings), lifespan=lifespan)
     app.state.container = container
+    engine = container.engine()
+    instrument_pool(engine, settings.db_pool_size + settings.db_max_overflow)
+    if settings.tracing_enabled or tracer_provider is not None:
+        from config.tracing import instrument
+        from config.tracing import tracer_provider as build_provider
+
+        provider = tracer_provider or build_provider(settings.tracing_service_name,
+                                                     settings.tracing_exporter)
+        instrument(app, engine, provider)
     return app

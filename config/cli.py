@@ -204,9 +204,13 @@ def serve(
     host, port = host or settings.host, port or settings.port
     typer.echo(f"loan-offers ({settings.profile.value} profile) on http://{host}:{port}/graphql",
                err=True)
+    # Logging is configured by the app (structured, with request ids), not by uvicorn; on
+    # SIGTERM uvicorn stops accepting, closes WebSockets (code 1012) and lets in-flight requests
+    # finish for up to LOAN_OFFERS_SHUTDOWN_GRACE_S before cancelling them.
     uvicorn.run("config.asgi:create_app", factory=True, host=host, port=port,
                 workers=workers or settings.workers, proxy_headers=True,
-                timeout_graceful_shutdown=10, log_level="info")
+                timeout_graceful_shutdown=settings.shutdown_grace_s, log_config=None,
+                access_log=False, log_level=settings.log_level.lower())
 
 
 @app.command()

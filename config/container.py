@@ -6,13 +6,18 @@ and events by ``redis_url``.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiocache import SimpleMemoryCache
 from dependency_injector import containers, providers
 
-from adapters.cache.applicant_cache import REDIS_NAMESPACE, AiocacheApplicantCache, CacheStats
+from adapters.cache.applicant_cache import REDIS_NAMESPACE, AiocacheApplicantCache
 from adapters.events.in_process import InProcessEventBus
+from adapters.metrics.prometheus import (
+    PrometheusCacheStats,
+    PrometheusOfferMetrics,
+)
 from adapters.sql.database import create_engine, session_factory
 from adapters.sql.migrate import is_up_to_date
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
@@ -63,15 +68,32 @@ def _redis_cache(settings: Settings) -> Any:
     )
 
 
-def _readiness(engine, cache: AiocacheApplicantCache):
-    async def check() -> dict[str, Any]:
-        report: dict[str, Any] = {"ready": False, "database": "unreachable"}
+def _readiness(engine, cache: AiocacheApplicantCache, timeout_s: float):
+    """The ``/readyz`` report. Never raises and never waits longer than ``timeout_s``."""
+
+    async def database() -> str:
         try:
-            report["database"] = "ok" if await is_up_to_date(engine) else "migrations pending"
-        except Exception as exc:  # report, never raise: this is a probe
-            report["error"] = type(exc).__name__
-        report["ready"] = report["database"] == "ok"
-        report["cache"] = {"errors": cache.stats.errors}
+            ok = await asyncio.wait_for(is_up_to_date(engine), timeout_s)
+        except TimeoutError:
+            return "timeout"
+        except Exception as exc:  # a probe reports, it does not raise
+            return f"unreachable ({type(exc).__name__})"
+        return "ok" if ok else "migrations pending"
+
+    async def shared_cache() -> str:
+        try:
+            return await asyncio.wait_for(cache.health(), timeout_s)
+        except TimeoutError:
+            return "down"
+
+    async def check() -> dict[str, Any]:
+        db, redis = await asyncio.gather(database(), shared_cache())
+        ready = db == "ok"
+        status = "unavailable" if not ready else "degraded" if redis == "down" else "ready"
+        report: dict[str, Any] = {"status": status, "ready": ready,
+                                  "checks": {"database": db, "cache": redis}}
+        if status == "degraded":
+            report["degraded"] = ["cache: Redis is down; serving from the database"]
         return report
 
     return check
@@ -87,7 +109,7 @@ class Container(containers.DeclarativeContainer):
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(UlidGenerator)
 
-    cache_stats = providers.Singleton(CacheStats)
+    cache_stats = providers.Singleton(PrometheusCacheStats)
     l1_cache = providers.Singleton(SimpleMemoryCache, namespace="l1")
     l2_cache = providers.Singleton(_redis_cache, settings)
     applicant_cache = providers.Singleton(
@@ -105,15 +127,18 @@ class Container(containers.DeclarativeContainer):
 
     bootstrap_policy = providers.Factory(BootstrapPolicy, uow_factory)
     seed_applicants = providers.Factory(SeedApplicants, uow_factory)
+    offer_metrics = providers.Singleton(PrometheusOfferMetrics)
     generate_offers = providers.Singleton(GenerateOffers, uow_factory, applicant_reader,
-                                          policy_source, events, clock, ids, history_reader)
+                                          policy_source, events, clock, ids, history_reader,
+                                          metrics=offer_metrics)
     get_offer = providers.Singleton(GetOffer, uow_factory, clock)
     offer_history = providers.Singleton(GetOfferHistory, uow_factory, applicant_reader, clock)
     get_applicant = providers.Singleton(GetApplicant, applicant_reader, history_reader)
     upsert_applicant = providers.Singleton(UpsertApplicant, uow_factory, applicant_cache, clock)
     import_applicants = providers.Factory(ImportApplicants, uow_factory, applicant_cache, clock)
 
-    readiness = providers.Singleton(_readiness, engine, applicant_cache)
+    readiness = providers.Singleton(_readiness, engine, applicant_cache,
+                                    settings.provided.readiness_timeout_s)
     api_services = providers.Singleton(ApiServices, generate_offers=generate_offers,
                                        get_offer=get_offer, subscriber=events,
                                        readiness=readiness, offer_history=offer_history,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +56,17 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=12, ge=1)
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=2000, ge=10)
+
+    # Operability (README "Monitoring and resilience").
+    log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
+    log_format: Literal["json", "console"] = "json"
+    metrics_enabled: bool = True
+    tracing_enabled: bool = False
+    tracing_exporter: Literal["otlp", "console"] = "otlp"
+    tracing_service_name: str = "loan-offers"
+    readiness_timeout_s: float = Field(default=2.0, gt=0)
+    read_retry_attempts: int = Field(default=3, ge=1, le=10)
+    shutdown_grace_s: float = Field(default=10.0, ge=0)
 
     @field_validator("redis_url", "instance_id", mode="before")
     @classmethod

@@ -1,4 +1,4 @@
-"""Starlette application factory: GraphQL over HTTP and WebSocket, health endpoints."""
+"""Starlette application factory: GraphQL over HTTP and WebSocket, probes and metrics."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -19,7 +19,14 @@ from strawberry.types import ExecutionResult
 
 from graphql_api.context import ApiServices, GraphQLContext
 from graphql_api.errors import finalise_errors
-from graphql_api.middleware import InstanceIdMiddleware, RequestIdMiddleware, request_id_of
+from graphql_api.metrics import HttpMetricsMiddleware
+from graphql_api.middleware import (
+    AccessLogMiddleware,
+    InstanceIdMiddleware,
+    RequestIdMiddleware,
+    request_id_of,
+)
+from graphql_api.observability import PUBLIC_PATHS, observability_routes
 from graphql_api.schema import SchemaOptions, build_schema
 
 
@@ -29,6 +36,8 @@ class ApiOptions:
     schema: SchemaOptions = field(default_factory=SchemaOptions)
     allowed_origins: tuple[str, ...] = ()
     instance_id: str | None = None
+    metrics: bool = True
+    read_attempts: int = 3
 
 
 class LoanOffersGraphQL(GraphQL):
@@ -40,6 +49,7 @@ class LoanOffersGraphQL(GraphQL):
             allowed_origins=options.allowed_origins,
         )
         self.services = services
+        self.options = options
 
     async def process_result(self, request: Request,
                              result: ExecutionResult) -> GraphQLHTTPResponse:
@@ -54,6 +64,7 @@ class LoanOffersGraphQL(GraphQL):
             response=response if isinstance(response, Response) else None,
             services=self.services,
             request_id=request_id_of(request.scope),
+            read_attempts=self.options.read_attempts,
         )
 
 
@@ -61,21 +72,18 @@ def create_app(services: ApiServices, options: ApiOptions,
                lifespan: Callable[[Starlette], AbstractAsyncContextManager[Any]] | None = None,
                ) -> Starlette:
     graphql = LoanOffersGraphQL(services, options)
-
-    async def livez(_: Request) -> Response:
-        return PlainTextResponse("ok")
-
-    async def readyz(_: Request) -> Response:
-        report = await services.readiness()
-        return JSONResponse(report, status_code=200 if report.get("ready") else 503)
-
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
-        Route("/livez", livez),
-        Route("/readyz", readyz),
+        *observability_routes(services.readiness, metrics=options.metrics),
     ]
-    middleware = [Middleware(RequestIdMiddleware)]
+    known_paths = frozenset(route.path for route in routes)
+    middleware = [
+        # Outermost first: the request id must exist before anything logs or measures.
+        Middleware(RequestIdMiddleware),
+        Middleware(AccessLogMiddleware, quiet_paths=PUBLIC_PATHS),
+        Middleware(HttpMetricsMiddleware, routes=known_paths),
+    ]
     if options.instance_id:
         middleware.append(Middleware(InstanceIdMiddleware, instance_id=options.instance_id))
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -37,3 +37,4 @@ class GraphQLContext:
     services: ApiServices
     request_id: str
     extras: dict[str, Any] = field(default_factory=dict)
+    read_attempts: int = 3  # graphql_api.retry: attempts for read-only fields

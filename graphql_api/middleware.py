@@ -1,15 +1,19 @@
-"""ASGI middleware: a request id on every request (taken from or set into ``X-Request-ID``)."""
+"""ASGI middleware: a request id on every request (taken from or set into ``X-Request-ID``),
+bound into the structured log context, and one access-log line per HTTP request."""
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
+import structlog
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+access_log = structlog.get_logger("loan_offers.access")
 
 
 def request_id_of(scope: Scope) -> str:
@@ -18,7 +22,8 @@ def request_id_of(scope: Scope) -> str:
 
 class RequestIdMiddleware:
     """Accept a well-formed incoming id (so traces join across services), otherwise mint one;
-    echo it in the response header and keep it in ``scope['state']``."""
+    echo it in the response header, keep it in ``scope['state']`` and in the log context (every
+    log line written while answering carries ``request_id``)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -36,7 +41,37 @@ class RequestIdMiddleware:
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            await self.app(scope, receive, send_with_id)
+
+
+class AccessLogMiddleware:
+    """One structured line per HTTP request: method, path, status, duration. Probe and scrape
+    paths (``quiet_paths``) log at debug level so they do not drown the rest."""
+
+    def __init__(self, app: ASGIApp, quiet_paths: frozenset[str] = frozenset()) -> None:
+        self.app = app
+        self.quiet_paths = quiet_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def send_and_watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_watch)
+        finally:
+            log = access_log.debug if scope["path"] in self.quiet_paths else access_log.info
+            log("request", method=scope["method"], path=scope["path"], status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2))
 
 
 INSTANCE_ID_HEADER = "x-instance-id"

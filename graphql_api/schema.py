@@ -21,6 +21,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from graphql_api.errors import MaskUnexpectedErrors
+from graphql_api.metrics import GraphQLMetrics
 from graphql_api.resolvers.applicants import ApplicantMutations, ApplicantQueries
 from graphql_api.resolvers.offer_history import OfferHistoryQueries
 from graphql_api.resolvers.offers import OfferQueries
@@ -36,10 +37,12 @@ class SchemaOptions:
     max_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 2000
+    tracing: bool = False
 
 
 def build_schema(options: SchemaOptions) -> strawberry.Schema:
-    extensions = [
+    extensions: list = [
+        GraphQLMetrics,  # first: it must see errors after masking has coded them
         MaskUnexpectedErrors,
         lambda: QueryDepthLimiter(max_depth=options.max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=options.max_aliases),
@@ -50,6 +53,10 @@ def build_schema(options: SchemaOptions) -> strawberry.Schema:
     ]
     if not options.introspection:
         extensions.append(DisableIntrospection)
+    if options.tracing:
+        from strawberry.extensions.tracing import OpenTelemetryExtension
+
+        extensions.append(OpenTelemetryExtension)
     return strawberry.Schema(
         query=merge_types("Query", QUERY_PARTS),
         mutation=merge_types("Mutation", MUTATION_PARTS) if MUTATION_PARTS else None,

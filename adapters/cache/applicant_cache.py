@@ -58,6 +58,19 @@ class CacheStats:
         self.skipped = 0        # L2 operations skipped while Redis was failing
         self.invalidations = 0  # keys dropped by invalidate*
 
+    # The cache reports through these (the metrics adapter overrides them to export too).
+    def hit(self, level: str) -> None:
+        self.hits[level] = self.hits.get(level, 0) + 1
+
+    def miss(self) -> None:
+        self.misses += 1
+
+    def error(self, operation: str) -> None:
+        self.errors += 1
+
+    def skip(self) -> None:
+        self.skipped += 1
+
 
 def _identity(value: Any) -> Any:
     return value
@@ -159,13 +172,24 @@ class AiocacheApplicantCache:
             await client.delete(*batch)
             self.stats.invalidations += len(batch)
 
+    async def health(self) -> str:
+        """For ``/readyz``: ``disabled`` (no shared level), ``ok``, or ``down``. Probes Redis
+        even inside the retry gap, without counting a failure as a cache error."""
+        if self._l2 is None:
+            return "disabled"
+        try:
+            await self._l2.exists("health-probe")
+        except Exception:  # a probe reports, it does not raise
+            return "down"
+        return "ok"
+
     # --- the two levels ---------------------------------------------------------------------
 
     async def _get(self, key: str, decode: Callable[[dict[str, Any]], T]) -> T | None:
         if self._l1 is not None:
             hit = await self._safe("get", self._l1.get(key))
             if hit is not None:
-                self.stats.hits["l1"] += 1
+                self.stats.hit("l1")
                 return hit
         if self._l2 is not None:
             raw = await self._safe_l2("get", lambda: self._l2.get(key, loads_fn=_identity))
@@ -175,11 +199,11 @@ class AiocacheApplicantCache:
                 except (ValueError, KeyError, TypeError) as exc:  # foreign or old format: a miss
                     self._count_error("decode", exc)
                 else:
-                    self.stats.hits["l2"] += 1
+                    self.stats.hit("l2")
                     if self._l1 is not None:
                         await self._safe("set", self._l1.set(key, value, ttl=self._l1_ttl))
                     return value
-        self.stats.misses += 1
+        self.stats.miss()
         return None
 
     async def _put(self, key: str, value: Any, encode: Callable[[Any], dict[str, Any]],
@@ -196,7 +220,7 @@ class AiocacheApplicantCache:
         """Run an L2 operation unless Redis failed within ``retry_after`` seconds (``probe``
         runs it anyway). Success closes the gap at once."""
         if not probe and self._monotonic() < self._l2_down_until:
-            self.stats.skipped += 1
+            self.stats.skip()
             return None
         failed = False
 
@@ -219,7 +243,7 @@ class AiocacheApplicantCache:
             return None
 
     def _count_error(self, operation: str, exc: BaseException) -> None:
-        self.stats.errors += 1
+        self.stats.error(operation)
         log.warning("cache %s failed, continuing without cache: %r", operation, exc)
         if self._on_error is not None:
             self._on_error(operation, exc)

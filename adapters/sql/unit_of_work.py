@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from adapters.sql.errors import as_unavailable, is_unavailable
 from adapters.sql.repositories import (
     Now,
     SqlApplicantRepository,
@@ -16,7 +17,7 @@ from adapters.sql.repositories import (
     SqlPolicyRepository,
     utc_now,
 )
-from application.errors import Conflict
+from application.errors import ApplicationError, Conflict
 
 
 class SqlUnitOfWork:
@@ -47,7 +48,15 @@ class SqlUnitOfWork:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         session, self._session = self._session, None
         if session is not None:
-            await session.close()  # rolls back anything not committed
+            try:
+                await session.close()  # rolls back anything not committed
+            except Exception as close_exc:
+                # A session whose connection died fails to close too: after a commit the work
+                # is durable, and otherwise the error raised in the block tells the story.
+                if not is_unavailable(close_exc):
+                    raise
+        if exc is not None and not isinstance(exc, ApplicationError) and is_unavailable(exc):
+            raise as_unavailable(exc) from exc
 
     async def commit(self) -> None:
         if self._session is None:
@@ -58,6 +67,10 @@ class SqlUnitOfWork:
             # A unique key taken by a concurrent writer: the caller's expected race, not a bug.
             raise Conflict("the record was written concurrently by another request",
                            constraint=type(exc.orig).__name__ if exc.orig else "unique") from exc
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise as_unavailable(exc) from exc
+            raise
 
 
 class SqlUnitOfWorkFactory:

@@ -9,7 +9,7 @@ from application.applicant_reader import ApplicantReader, HistoryReader
 from application.errors import InvalidInput, NotFound
 from application.events import OfferEvent, OfferEventType
 from application.policy_source import ActivePolicySource
-from application.ports import Clock, EventPublisher, IdGenerator, UnitOfWorkFactory
+from application.ports import Clock, EventPublisher, IdGenerator, OfferMetrics, UnitOfWorkFactory
 from domain.applicant import LoanRequest
 from domain.offer_engine import InvalidLoanRequest, generate_offer_set
 from domain.offers import OfferSet
@@ -29,7 +29,8 @@ class GenerateOffers:
 
     def __init__(self, uow_factory: UnitOfWorkFactory, applicants: ApplicantReader,
                  policies: ActivePolicySource, events: EventPublisher, clock: Clock,
-                 ids: IdGenerator, history: HistoryReader) -> None:
+                 ids: IdGenerator, history: HistoryReader,
+                 metrics: OfferMetrics | None = None) -> None:
         self._uow_factory = uow_factory
         self._applicants = applicants
         self._history = history
@@ -37,6 +38,7 @@ class GenerateOffers:
         self._events = events
         self._clock = clock
         self._ids = ids
+        self._metrics = metrics
 
     async def execute(self, command: GenerateOffersCommand) -> OfferSet:
         applicant = await self._applicants.get(command.user_id)
@@ -53,6 +55,8 @@ class GenerateOffers:
         async with self._uow_factory() as uow:
             await uow.offers.add_offer_set(offer_set)
             await uow.commit()
+        if self._metrics is not None:
+            self._metrics.offers_generated(offer_set)
         for offer in offer_set.offers:
             await self._events.publish(
                 OfferEvent(OfferEventType.GENERATED, offer.user_id, offer, offer_set.generated_at))

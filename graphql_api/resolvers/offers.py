@@ -10,6 +10,7 @@ from strawberry.types import Info
 from application.use_cases.generate_offers import GenerateOffersCommand
 from graphql_api.context import GraphQLContext
 from graphql_api.errors import call, typed_error
+from graphql_api.retry import retry_read
 from graphql_api.types import LoanOffer, LoanOfferRequest, LoanOfferResponse
 
 
@@ -35,4 +36,7 @@ class OfferQueries:
 
     @strawberry.field(description="One offer by id, with its current status.")
     async def offer(self, info: Info[GraphQLContext, None], offer_id: strawberry.ID) -> LoanOffer:
-        return LoanOffer.of(await call(info.context.services.get_offer.execute(str(offer_id))))
+        get_offer = info.context.services.get_offer
+        offer = await call(retry_read(lambda: get_offer.execute(str(offer_id)),
+                                      info.context.read_attempts))
+        return LoanOffer.of(offer)

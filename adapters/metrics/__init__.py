@@ -1,0 +1,1 @@
+"""Metrics adapters: business, cache and database-pool metrics in Prometheus form."""
