@@ -175,3 +175,20 @@ class OfferMetrics(Protocol):
 
     def offer_accepted(self, offer: LoanOffer) -> None:
         """A customer accepted an offer (the acceptance is durable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SampledApplicant:
+    applicant: Applicant
+    history: OfferHistorySummary
+
+
+class PortfolioSample(Protocol):
+    """A sample of the stored portfolio for what-if simulation.
+
+    ``sample(size, seed, now)`` returns ``min(size, portfolio size)`` distinct applicants, each
+    with their offer history as ``OfferRepository.history_summary`` gives it at ``now``; the same
+    applicants (in the same order) for the same seed and portfolio; ``size`` is at least 1.
+    """
+
+    async def sample(self, size: int, seed: int, now: datetime) -> Sequence[SampledApplicant]: ...

@@ -9,4 +9,5 @@ from __future__ import annotations
 #: Known benchmarks, in the order ``python -m benchmarks`` runs them: name -> module.
 BENCHMARKS = {
     "domain": "benchmarks.domain_bench",
+    "simulation": "benchmarks.simulation_bench",
 }

@@ -265,3 +265,12 @@ def export_schema(
     else:
         with open(output, "w", encoding="utf-8") as handle:
             handle.write(sdl)
+
+
+def _register_feature_commands() -> None:
+    from config import cli_simulation
+
+    cli_simulation.register(app)
+
+
+_register_feature_commands()

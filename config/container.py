@@ -20,6 +20,7 @@ from adapters.metrics.prometheus import (
 )
 from adapters.sql.database import create_engine, session_factory
 from adapters.sql.migrate import is_up_to_date
+from adapters.sql.portfolio_sample import SqlPortfolioSample
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import SystemClock, UlidGenerator
 from application.applicant_reader import ApplicantReader, HistoryReader
@@ -31,6 +32,7 @@ from application.use_cases.import_applicants import ImportApplicants
 from application.use_cases.offer_history import GetApplicant, GetOfferHistory
 from application.use_cases.seed_applicants import SeedApplicants
 from application.use_cases.upsert_applicant import UpsertApplicant
+from application.use_cases.simulate_policy import SimulatePolicy
 from config.settings import Settings
 from graphql_api.context import ApiServices
 
@@ -136,6 +138,9 @@ class Container(containers.DeclarativeContainer):
     get_applicant = providers.Singleton(GetApplicant, applicant_reader, history_reader)
     upsert_applicant = providers.Singleton(UpsertApplicant, uow_factory, applicant_cache, clock)
     import_applicants = providers.Factory(ImportApplicants, uow_factory, applicant_cache, clock)
+    portfolio_sample = providers.Singleton(SqlPortfolioSample, session_factory)
+    simulate_policy = providers.Singleton(SimulatePolicy, portfolio_sample, policy_source, clock,
+                                          settings.provided.simulation_max_sample)
 
     readiness = providers.Singleton(_readiness, engine, applicant_cache,
                                     settings.provided.readiness_timeout_s)
@@ -143,7 +148,8 @@ class Container(containers.DeclarativeContainer):
                                        get_offer=get_offer, subscriber=events,
                                        readiness=readiness, offer_history=offer_history,
                                        get_applicant=get_applicant,
-                                       upsert_applicant=upsert_applicant)
+                                       upsert_applicant=upsert_applicant,
+                                       simulate_policy=simulate_policy)
 
 
 def build_container(settings: Settings | None = None) -> Container:

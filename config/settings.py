@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     policy_refresh_s: float = Field(default=5.0, ge=0)
 
     policy_file: Path = DEFAULT_POLICY_FILE
+    simulation_max_sample: int = Field(default=20_000, ge=1, le=1_000_000)
     graphiql: bool | None = None
     introspection: bool | None = None
 

@@ -15,6 +15,7 @@ from application.use_cases.generate_offers import GenerateOffers
 from application.use_cases.get_offer import GetOffer
 from application.use_cases.offer_history import GetApplicant, GetOfferHistory
 from application.use_cases.upsert_applicant import UpsertApplicant
+from application.use_cases.simulate_policy import SimulatePolicy
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class ApiServices:
     offer_history: GetOfferHistory
     get_applicant: GetApplicant
     upsert_applicant: UpsertApplicant
+    simulate_policy: SimulatePolicy | None = None
 
 
 @dataclass

@@ -25,8 +25,10 @@ from graphql_api.metrics import GraphQLMetrics
 from graphql_api.resolvers.applicants import ApplicantMutations, ApplicantQueries
 from graphql_api.resolvers.offer_history import OfferHistoryQueries
 from graphql_api.resolvers.offers import OfferQueries
+from graphql_api.resolvers.simulation import SimulationQueries
 
-QUERY_PARTS: tuple[type, ...] = (OfferQueries, OfferHistoryQueries, ApplicantQueries)
+QUERY_PARTS: tuple[type, ...] = (OfferQueries, OfferHistoryQueries, ApplicantQueries,
+                                 SimulationQueries)
 MUTATION_PARTS: tuple[type, ...] = (ApplicantMutations,)
 SUBSCRIPTION_PARTS: tuple[type, ...] = ()
 

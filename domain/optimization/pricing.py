@@ -74,48 +74,110 @@ class PricedFamily:
     objective: np.ndarray
 
 
+@dataclass(frozen=True, slots=True)
+class PricingRows:
+    """Candidate loans as rows, with the facts of the applicant each row belongs to.
+
+    Applicant-level fields are arrays aligned with the rows or plain scalars (one applicant):
+    numpy broadcasting serves both the scalar engine (one family) and the batch simulation
+    (every candidate of every applicant at once), so both price with the same arithmetic.
+    ``requested_*`` are NaN where nothing was requested. Exposures are the amortising model's
+    A, B, H per row (:func:`~domain.optimization.economics.exposure_factors`).
+    """
+
+    amounts: np.ndarray
+    tenures: np.ndarray
+    fee_fraction: np.ndarray
+    interest_exposure: np.ndarray
+    funding_exposure: np.ndarray
+    loss_exposure: np.ndarray
+    intercept: np.ndarray | float
+    slope: np.ndarray | float
+    requested_amount: np.ndarray | float
+    requested_tenure: np.ndarray | float
+    min_roi: np.ndarray | float
+    max_roi: np.ndarray | float
+    max_new_emi: np.ndarray | float
+    long_term_value: np.ndarray | float
+    loans_repaid: np.ndarray | int
+    employer_category: np.ndarray | str
+    band: np.ndarray | str
+    sensitivity: np.ndarray | str
+
+
+@dataclass(frozen=True, slots=True)
+class PricedRows:
+    """The pricing of :class:`PricingRows`, one entry per row; rates are fractions per year."""
+
+    break_even: np.ndarray
+    intercept: np.ndarray
+    optimal: np.ndarray
+    banded: np.ndarray
+    rule_deltas_bps: np.ndarray      # (rules, rows)
+    discount_cap_bps: np.ndarray
+    value_floor_bps: np.ndarray
+    cap_bps: np.ndarray
+    roi_bps: np.ndarray
+    feasible: np.ndarray
+    margin_infeasible: np.ndarray
+    conversion: np.ndarray
+    expected_profit: np.ndarray
+    risk_impact: np.ndarray
+    objective: np.ndarray
+
+
 def processing_fee(policy: PricingPolicy, band: RiskBand, amount: Decimal,
                    loans_repaid: int) -> Decimal:
     """Band percentage of the amount within [minimum, maximum], less waivers, to the rupee."""
     fees = policy.fees
     fee = min(max(amount * band.fee_percent / 100, fees.minimum), fees.maximum)
-    waiver = max((w.waiver_percent for w in fees.waivers if loans_repaid >= w.min_loans_repaid),
-                 default=Decimal(0))
+    waiver = fee_waiver_percent(policy, loans_repaid)
     fee = fee * (100 - waiver) / 100
     return fee.quantize(Decimal("1"), rounding=ROUND_HALF_UP)
 
 
-def rule_applies(rule: AdjustmentRule, ctx: ApplicantContext, amounts: np.ndarray,
-                 tenures: np.ndarray) -> np.ndarray:
+def fee_waiver_percent(policy: PricingPolicy, loans_repaid: int) -> Decimal:
+    return max((w.waiver_percent for w in policy.fees.waivers if loans_repaid >= w.min_loans_repaid),
+               default=Decimal(0))
+
+
+def rule_applies(rule: AdjustmentRule, rows: PricingRows) -> np.ndarray:
+    """Rows a rule applies to (applicant conditions and the row's own amount and tenure)."""
     w = rule.when
-    mask = np.ones(len(amounts), dtype=bool)
-    if w.min_loans_repaid is not None and ctx.behavior_metrics.loans_repaid < w.min_loans_repaid:
-        mask[:] = False
-    if w.employer_categories is not None and ctx.credit.employer_category not in w.employer_categories:
-        mask[:] = False
-    if w.risk_bands is not None and ctx.band.name not in w.risk_bands:
-        mask[:] = False
-    if w.sensitivities is not None and ctx.behavior.price_sensitivity not in w.sensitivities:
-        mask[:] = False
+    mask = np.ones(len(rows.amounts), dtype=bool)
+    if w.min_loans_repaid is not None:
+        mask &= np.asarray(rows.loans_repaid) >= w.min_loans_repaid
+    if w.employer_categories is not None:
+        mask &= np.isin(rows.employer_category, [c.value for c in w.employer_categories])
+    if w.risk_bands is not None:
+        mask &= np.isin(rows.band, list(w.risk_bands))
+    if w.sensitivities is not None:
+        mask &= np.isin(rows.sensitivity, [s.value for s in w.sensitivities])
     if w.min_tenure is not None:
-        mask &= tenures >= w.min_tenure
+        mask &= rows.tenures >= w.min_tenure
     if w.max_tenure is not None:
-        mask &= tenures <= w.max_tenure
+        mask &= rows.tenures <= w.max_tenure
     if w.min_amount is not None:
-        mask &= amounts >= float(w.min_amount)
+        mask &= rows.amounts >= float(w.min_amount)
     if w.max_amount is not None:
-        mask &= amounts <= float(w.max_amount)
+        mask &= rows.amounts <= float(w.max_amount)
     return mask
 
 
-def _intercepts(ctx: ApplicantContext, amounts: np.ndarray, tenures: np.ndarray) -> np.ndarray:
-    pr = ctx.policy.price_response
-    base = np.full(len(amounts), ctx.behavior.price_response.intercept)
-    if ctx.request.requested_amount is not None:
-        shortfall = np.clip(1.0 - amounts / float(ctx.request.requested_amount), 0.0, 1.0)
-        base += pr.amount_shortfall_penalty * shortfall
-    if ctx.request.requested_tenure is not None:
-        base += pr.tenure_mismatch_penalty_per_year * np.abs(tenures - ctx.request.requested_tenure) / 12
+def _intercepts(policy: PricingPolicy, rows: PricingRows) -> np.ndarray:
+    """The applicant's curve moved by how far each row is from the request (x + 0.0 == x, so
+    rows without a request keep the applicant's intercept exactly)."""
+    pr = policy.price_response
+    base = np.broadcast_to(np.asarray(rows.intercept, dtype=float), rows.amounts.shape).copy()
+    asked = np.asarray(rows.requested_amount, dtype=float)
+    if np.any(~np.isnan(asked)):
+        with np.errstate(invalid="ignore"):
+            shortfall = np.clip(1.0 - rows.amounts / asked, 0.0, 1.0)
+        base += np.where(np.isnan(asked), 0.0, pr.amount_shortfall_penalty * shortfall)
+    asked_tenure = np.asarray(rows.requested_tenure, dtype=float)
+    if np.any(~np.isnan(asked_tenure)):
+        mismatch = pr.tenure_mismatch_penalty_per_year * np.abs(rows.tenures - asked_tenure) / 12
+        base += np.where(np.isnan(asked_tenure), 0.0, mismatch)
     return base
 
 
@@ -130,36 +192,29 @@ def _round_inside(rate: np.ndarray, low: np.ndarray, high: np.ndarray, step: int
     return bps.astype(np.int64), ok
 
 
-def price_family(ctx: ApplicantContext, candidates: list[Candidate]) -> PricedFamily:
-    policy, risk = ctx.policy, ctx.risk
+def price_rows(policy: PricingPolicy, rows: PricingRows) -> PricedRows:
+    """Price every row: the steps of the module docstring, elementwise."""
     econ, rates = policy.economics, policy.rates
-    amounts = np.array([float(c.amount) for c in candidates])
-    tenures = np.array([c.tenure for c in candidates], dtype=np.int64)
-    fee_by_amount = {a: processing_fee(policy, ctx.band, a, ctx.behavior_metrics.loans_repaid)
-                     for a in {c.amount for c in candidates}}
-    fees = tuple(fee_by_amount[c.amount] for c in candidates)
-    fee_fraction = np.array([float(f) for f in fees]) / amounts
+    n = len(rows.amounts)
+    a_exp = rows.interest_exposure
+    r0 = (((econ.cost_of_funds + econ.opex) * rows.funding_exposure
+           + econ.loss_given_default * rows.loss_exposure - 0.0) / a_exp
+          - rows.fee_fraction / a_exp)
+    intercept = _intercepts(policy, rows)
+    r_star = optimal_rate(r0, intercept, rows.slope)
+    min_roi = np.broadcast_to(np.asarray(rows.min_roi, dtype=float), (n,))
+    max_roi = np.broadcast_to(np.asarray(rows.max_roi, dtype=float), (n,))
+    banded = np.clip(r_star, min_roi, max_roi)
 
-    unique_tenures, index = np.unique(tenures, return_inverse=True)
-    exposure = exposure_factors(risk.probability_of_default, unique_tenures,
-                                risk.break_even_roi, econ.discount_rate)
-    a_exp = exposure.interest_exposure[index]
-    r0 = exposure.break_even(econ.loss_given_default, econ.cost_of_funds, econ.opex,
-                             0.0)[index] - fee_fraction / a_exp
-    slope = ctx.behavior.price_response.slope
-    intercept = _intercepts(ctx, amounts, tenures)
-    r_star = optimal_rate(r0, intercept, slope)
-    banded = np.clip(r_star, risk.min_roi, risk.max_roi)
-
-    rule_deltas = np.array([np.where(rule_applies(rule, ctx, amounts, tenures), rule.delta_bps, 0)
+    rule_deltas = np.array([np.where(rule_applies(rule, rows), rule.delta_bps, 0)
                             for rule in policy.adjustments], dtype=float).reshape(
-                                len(policy.adjustments), len(candidates))
+                                len(policy.adjustments), n)
     discounts = np.minimum(rule_deltas, 0).sum(axis=0)
     discount_cap = np.maximum(0.0, -discounts - rates.max_total_discount_bps)
     adjusted = banded + (rule_deltas.sum(axis=0) + discount_cap) * BPS
 
-    floor = np.maximum(risk.min_roi, r0 + econ.min_margin)
-    ceiling = np.full(len(candidates), risk.max_roi)
+    floor = np.maximum(min_roi, r0 + econ.min_margin)
+    ceiling = max_roi
     value_floor = np.maximum(0.0, floor - adjusted) / BPS
     cap = np.minimum(0.0, ceiling - (adjusted + value_floor * BPS)) / BPS
     preserved = adjusted + (value_floor + cap) * BPS
@@ -167,19 +222,60 @@ def price_family(ctx: ApplicantContext, candidates: list[Candidate]) -> PricedFa
     margin_ok = floor <= ceiling + 1e-12
     roi = roi_bps * BPS
 
-    conversion = take_up(roi, intercept, slope)
-    profit = amounts * a_exp * (roi - r0)
-    emi = amounts / annuity_factor(roi, tenures)
-    affordable = emi <= float(risk.affordability.max_new_emi) + 0.005
+    conversion = take_up(roi, intercept, rows.slope)
+    profit = rows.amounts * a_exp * (roi - r0)
+    emi = rows.amounts / annuity_factor(roi, rows.tenures)
+    affordable = emi <= np.asarray(rows.max_new_emi, dtype=float) + 0.005
     feasible = (margin_ok & rounding_ok & affordable
                 & (profit >= float(econ.min_expected_profit)))
-    ltv = float(ctx.behavior.long_term_value)
-    objective = conversion * (profit + policy.ranking.lifetime_value_weight * ltv)
-    loss_part = econ.loss_given_default * exposure.expected_loss_exposure[index] / a_exp
+    objective = conversion * (profit + policy.ranking.lifetime_value_weight
+                              * np.asarray(rows.long_term_value, dtype=float))
+    loss_part = econ.loss_given_default * rows.loss_exposure / a_exp
+    return PricedRows(
+        break_even=r0, intercept=intercept, optimal=r_star, banded=banded,
+        rule_deltas_bps=rule_deltas, discount_cap_bps=discount_cap, value_floor_bps=value_floor,
+        cap_bps=cap, roi_bps=roi_bps, feasible=feasible, margin_infeasible=~margin_ok,
+        conversion=conversion, expected_profit=profit, risk_impact=loss_part * 100,
+        objective=objective,
+    )
+
+
+def price_family(ctx: ApplicantContext, candidates: list[Candidate]) -> PricedFamily:
+    policy, risk = ctx.policy, ctx.risk
+    amounts = np.array([float(c.amount) for c in candidates])
+    tenures = np.array([c.tenure for c in candidates], dtype=np.int64)
+    fee_by_amount = {a: processing_fee(policy, ctx.band, a, ctx.behavior_metrics.loans_repaid)
+                     for a in {c.amount for c in candidates}}
+    fees = tuple(fee_by_amount[c.amount] for c in candidates)
+    unique_tenures, index = np.unique(tenures, return_inverse=True)
+    exposure = exposure_factors(risk.probability_of_default, unique_tenures,
+                                risk.break_even_roi, policy.economics.discount_rate)
+    request = ctx.request
+    rows = PricingRows(
+        amounts=amounts, tenures=tenures,
+        fee_fraction=np.array([float(f) for f in fees]) / amounts,
+        interest_exposure=exposure.interest_exposure[index],
+        funding_exposure=exposure.funding_exposure[index],
+        loss_exposure=exposure.expected_loss_exposure[index],
+        intercept=ctx.behavior.price_response.intercept,
+        slope=ctx.behavior.price_response.slope,
+        requested_amount=(float(request.requested_amount)
+                          if request.requested_amount is not None else np.nan),
+        requested_tenure=(float(request.requested_tenure)
+                          if request.requested_tenure is not None else np.nan),
+        min_roi=risk.min_roi, max_roi=risk.max_roi,
+        max_new_emi=float(risk.affordability.max_new_emi),
+        long_term_value=float(ctx.behavior.long_term_value),
+        loans_repaid=ctx.behavior_metrics.loans_repaid,
+        employer_category=ctx.credit.employer_category.value, band=ctx.band.name,
+        sensitivity=ctx.behavior.price_sensitivity.value,
+    )
+    p = price_rows(policy, rows)
     return PricedFamily(
-        candidates=tuple(candidates), fee=fees, break_even=r0, intercept=intercept, slope=slope,
-        optimal=r_star, banded=banded, rule_deltas_bps=rule_deltas, discount_cap_bps=discount_cap,
-        value_floor_bps=value_floor, cap_bps=cap, roi_bps=roi_bps, feasible=feasible,
-        margin_infeasible=~margin_ok, conversion=conversion, expected_profit=profit,
-        risk_impact=loss_part * 100, objective=objective,
+        candidates=tuple(candidates), fee=fees, break_even=p.break_even, intercept=p.intercept,
+        slope=ctx.behavior.price_response.slope, optimal=p.optimal, banded=p.banded,
+        rule_deltas_bps=p.rule_deltas_bps, discount_cap_bps=p.discount_cap_bps,
+        value_floor_bps=p.value_floor_bps, cap_bps=p.cap_bps, roi_bps=p.roi_bps,
+        feasible=p.feasible, margin_infeasible=p.margin_infeasible, conversion=p.conversion,
+        expected_profit=p.expected_profit, risk_impact=p.risk_impact, objective=p.objective,
     )

@@ -107,11 +107,20 @@ def _recommendations(policy: PricingPolicy, result: ScoreResult, afford: Afforda
     return tuple(notes)
 
 
-def assess_risk(policy: PricingPolicy, credit: CreditProfile, max_tenure: int) -> RiskAssessment:
-    """Score, band and ROI band for ``credit``; ``max_tenure`` is the longest eligible tenure."""
-    result = score_applicant(policy.scorecard, credit)
-    pd = result.probability_of_default
-    band = policy.band_for(result.score)
+@dataclass(frozen=True, slots=True)
+class ScoreRates:
+    """What a score alone decides: band, break-even and the ROI band (fractions per year)."""
+
+    band: RiskBand | None
+    break_even_roi: float
+    min_roi: float
+    max_roi: float
+    base_roi: float
+
+
+def score_rates(policy: PricingPolicy, score: float, pd: float) -> ScoreRates:
+    """The ROI band for a score (shared by the scalar engine and the batch simulation)."""
+    band = policy.band_for(score)
     econ, rates = policy.economics, policy.rates
     r0 = one_period_break_even(pd, econ.loss_given_default, econ.cost_of_funds, econ.opex)
     ceiling = band.max_roi if band is not None else rates.regulatory_cap
@@ -119,6 +128,16 @@ def assess_risk(policy: PricingPolicy, credit: CreditProfile, max_tenure: int) -
     min_roi = max(rates.floor, r0 + econ.min_margin)
     target = band.target_margin if band is not None else policy.bands[-1].target_margin
     base_roi = min(max(r0 + target, min_roi), max_roi)
+    return ScoreRates(band, r0, min_roi, max_roi, base_roi)
+
+
+def assess_risk(policy: PricingPolicy, credit: CreditProfile, max_tenure: int) -> RiskAssessment:
+    """Score, band and ROI band for ``credit``; ``max_tenure`` is the longest eligible tenure."""
+    result = score_applicant(policy.scorecard, credit)
+    pd = result.probability_of_default
+    rated = score_rates(policy, result.score, pd)
+    band, r0, min_roi, max_roi, base_roi = (rated.band, rated.break_even_roi, rated.min_roi,
+                                            rated.max_roi, rated.base_roi)
     afford = affordability(policy, credit, band, max_roi, max_tenure)
     return RiskAssessment(
         risk_score=result.score,
