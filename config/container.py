@@ -31,8 +31,8 @@ from application.use_cases.get_offer import GetOffer
 from application.use_cases.import_applicants import ImportApplicants
 from application.use_cases.offer_history import GetApplicant, GetOfferHistory
 from application.use_cases.seed_applicants import SeedApplicants
-from application.use_cases.upsert_applicant import UpsertApplicant
 from application.use_cases.simulate_policy import SimulatePolicy
+from application.use_cases.upsert_applicant import UpsertApplicant
 from config.settings import Settings
 from graphql_api.context import ApiServices
 

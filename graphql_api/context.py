@@ -14,8 +14,8 @@ from application.ports import EventSubscriber
 from application.use_cases.generate_offers import GenerateOffers
 from application.use_cases.get_offer import GetOffer
 from application.use_cases.offer_history import GetApplicant, GetOfferHistory
-from application.use_cases.upsert_applicant import UpsertApplicant
 from application.use_cases.simulate_policy import SimulatePolicy
+from application.use_cases.upsert_applicant import UpsertApplicant
 
 
 @dataclass(frozen=True)

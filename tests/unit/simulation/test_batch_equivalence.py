@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import pytest
 
 from adapters.demo.portfolio import generate_applicants
 from domain.applicant import Applicant, LoanRequest
+from domain.behavior.history import NO_HISTORY, OfferHistorySummary
 from domain.finance.money import to_paise
 from domain.offer_engine import generate_offer_set
 from domain.policy.model import PricingPolicy
@@ -56,11 +57,30 @@ def variant_policy() -> PricingPolicy:
     return parse_policy_toml(text + VARIANT_RULES)
 
 
-def assert_equivalent(policy: PricingPolicy, applicants: list[Applicant], out: BatchOutcome
-                      ) -> None:
+def histories(count: int) -> list[OfferHistorySummary]:
+    """Every third applicant has a history with us: declines, lapses, an acceptance some days
+    (or more than a year) ago."""
+    rng = np.random.default_rng(5)
+    result = []
+    for k in range(count):
+        if k % 3:
+            result.append(NO_HISTORY)
+            continue
+        declined, lapsed, accepted = (int(x) for x in rng.integers(0, 4, size=3))
+        when = (NOW - timedelta(days=int(rng.integers(0, 500)), seconds=int(rng.integers(0, 86400)))
+                if accepted else None)
+        result.append(OfferHistorySummary(offers_seen=5 * (declined + lapsed + accepted),
+                                          answers=declined + lapsed + accepted, accepted=accepted,
+                                          declined=declined, lapsed=lapsed, last_accepted_at=when))
+    return result
+
+
+def assert_equivalent(policy: PricingPolicy, applicants: list[Applicant], out: BatchOutcome,
+                      history: list[OfferHistorySummary]) -> None:
     ids = itertools.count()
     for k, applicant in enumerate(applicants):
-        scalar = generate_offer_set(policy, applicant, LoanRequest(), NOW, lambda: str(next(ids)))
+        scalar = generate_offer_set(policy, applicant, LoanRequest(), NOW, lambda: str(next(ids)),
+                                    history[k])
         where = f"applicant {applicant.user_id}"
         assert DECISION_NAMES[out.decision[k]] == scalar.decision.value, where
         assert out.risk_score[k] == scalar.risk.risk_score, where
@@ -87,10 +107,11 @@ def assert_equivalent(policy: PricingPolicy, applicants: list[Applicant], out: B
 def test_batch_matches_scalar_engine(make_policy) -> None:
     policy = make_policy()
     applicants = list(generate_applicants(1500))
-    out = simulate_batch(policy, ApplicantColumns.from_applicants(applicants), NOW)
+    history = histories(len(applicants))
+    out = simulate_batch(policy, ApplicantColumns.from_applicants(applicants, history), NOW)
     decisions = set(out.decision.tolist())
     assert len(decisions) == 2  # approvals and declines both exercised
-    assert_equivalent(policy, applicants, out)
+    assert_equivalent(policy, applicants, out, history)
 
 
 def test_batch_order_and_subsets_do_not_matter() -> None:
