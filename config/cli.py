@@ -252,6 +252,61 @@ def seed(
                f"active policy version {version}")
 
 
+@app.command("import")
+def import_(
+    file: Annotated[str, typer.Argument(help="Applicant records: FILE.csv, or FILE.jsonl "
+                                             "(JSON Lines; also .ndjson).")],
+    partial: Annotated[bool, typer.Option(
+        "--partial", help="Store the valid rows even if some are invalid (default: all or "
+                          "nothing).")] = False,
+) -> None:
+    """Import applicants and behaviour counters from a lender system (validated, one transaction).
+
+    Every invalid row is reported on stderr as "line N (userId): field: problem". Exit 0 when
+    every row was stored, 1 when any row was rejected (nothing stored unless --partial),
+    2 when the file cannot be read.
+    """
+    import asyncio
+    from pathlib import Path
+
+    from adapters.ingest.record_files import UnsupportedFile, read_records
+    from config.container import build_container, shutdown
+
+    path = Path(file)
+    if not path.is_file():
+        typer.echo(f"error: {file}: no such file", err=True)
+        raise typer.Exit(USAGE_ERROR)
+
+    async def run():
+        container = build_container(_settings())
+        try:
+            return await container.import_applicants().execute(read_records(path), partial)
+        finally:
+            await shutdown(container)
+
+    try:
+        report = asyncio.run(run())
+    except (UnsupportedFile, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(USAGE_ERROR) from None
+    except Exception as exc:  # the database refused the transaction: it was rolled back whole
+        cause = getattr(exc, "orig", None) or exc
+        typer.echo(f"error: nothing imported, the database refused the import: "
+                   f"{type(cause).__name__}: {cause}", err=True)
+        raise typer.Exit(1) from None
+    for error in report.errors:
+        typer.echo(str(error), err=True)
+    rejected = len({e.line for e in report.errors})
+    if report.committed:
+        typer.echo(f"imported {report.imported} applicants ({report.created} new, "
+                   f"{report.updated} updated) from {report.rows} rows; {rejected} rows rejected")
+    else:
+        typer.echo(f"nothing imported: {rejected} of {report.rows} rows rejected"
+                   + ("" if report.rows else " (the file holds no records)"))
+    if rejected or not report.committed:
+        raise typer.Exit(1)
+
+
 @app.command("export-schema")
 def export_schema(
     output: Annotated[str | None, typer.Option(help="File to write (default: stdout).")] = None,

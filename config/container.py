@@ -152,6 +152,14 @@ class Container(containers.DeclarativeContainer):
                                        simulate_policy=simulate_policy)
 
 
+async def shutdown(container: Container) -> None:
+    """Release what the container opened: the database pool and the Redis connections."""
+    l2 = container.l2_cache()
+    if l2 is not None:
+        await l2.close()
+    await container.engine().dispose()
+
+
 def build_container(settings: Settings | None = None) -> Container:
     container = Container(settings=settings or Settings())
     return container
