@@ -29,6 +29,9 @@ def async_url(url: str) -> str:
     return f"{_ASYNC_DRIVERS.get(scheme, scheme)}{sep}{rest}"
 
 
+COMMAND_TIMEOUT_MARGIN_S = 1.0
+
+
 def create_engine(
     url: str,
     *,
@@ -53,7 +56,10 @@ def create_engine(
             pool_pre_ping=True,
             connect_args={
                 "timeout": connect_timeout_s,
-                "command_timeout": statement_timeout_ms / 1000,
+                # A backstop for a server that stops answering: a little later than the
+                # server's own statement timeout, so a slow statement fails with PostgreSQL's
+                # clear "canceling statement due to statement timeout" (equal values raced).
+                "command_timeout": statement_timeout_ms / 1000 + COMMAND_TIMEOUT_MARGIN_S,
                 "server_settings": {"statement_timeout": str(statement_timeout_ms)},
             },
         )
