@@ -26,8 +26,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# Whole benchmark: a few minutes per run. Quick look: BENCH_DURATION=10 BENCH_RUNS=1 make bench
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 # A local production-shaped cluster (no Docker): PostgreSQL, Redis, 2 replicas, nginx on :8080.
 cluster: $(STAMP)

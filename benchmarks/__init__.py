@@ -10,4 +10,5 @@ from __future__ import annotations
 BENCHMARKS = {
     "domain": "benchmarks.domain_bench",
     "simulation": "benchmarks.simulation_bench",
+    "http": "benchmarks.http_bench",
 }

@@ -1,5 +1,8 @@
 """``python -m benchmarks [name ...] [--profile] [--count N] [--rounds R]``.
 
+``http`` takes its settings from ``BENCH_*`` environment variables (see
+:mod:`benchmarks.http_bench`); ``--count``/``--rounds`` are the domain benchmark's.
+
 Without a name every known benchmark runs (see :data:`benchmarks.BENCHMARKS`); figures go to
 ``benchmarks/results/<name>.json``.
 """
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import sys
 from collections.abc import Sequence
 
@@ -29,8 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if index:
             print()
         module = importlib.import_module(BENCHMARKS[name])
+        accepted = inspect.signature(module.run).parameters
         options = {k: v for k, v in (("count", args.count), ("rounds", args.rounds))
-                   if v is not None}
+                   if v is not None and k in accepted}
         module.run(with_profile=args.profile, **options)
     return 0
 

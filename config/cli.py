@@ -200,17 +200,13 @@ def serve(
     """Serve GraphQL (and GraphiQL in the dev profile) on http://HOST:PORT/graphql."""
     import uvicorn
 
+    from config.serving import uvicorn_options
+
     settings = _settings()
-    host, port = host or settings.host, port or settings.port
-    typer.echo(f"loan-offers ({settings.profile.value} profile) on http://{host}:{port}/graphql",
-               err=True)
-    # Logging is configured by the app (structured, with request ids), not by uvicorn; on
-    # SIGTERM uvicorn stops accepting, closes WebSockets (code 1012) and lets in-flight requests
-    # finish for up to LOAN_OFFERS_SHUTDOWN_GRACE_S before cancelling them.
-    uvicorn.run("config.asgi:create_app", factory=True, host=host, port=port,
-                workers=workers or settings.workers, proxy_headers=True,
-                timeout_graceful_shutdown=settings.shutdown_grace_s, log_config=None,
-                access_log=False, log_level=settings.log_level.lower())
+    options = uvicorn_options(settings, host, port, workers)
+    typer.echo(f"loan-offers ({settings.profile.value} profile) on "
+               f"http://{options['host']}:{options['port']}/graphql", err=True)
+    uvicorn.run("config.asgi:create_app", factory=True, **options)
 
 
 @app.command()

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     # Names this replica in the X-Instance-ID response header (unset: no header). Deployments set
     # it per process (pod name, container name) to see which replica served a request.
     instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+    # uvicorn's choices; "auto" picks uvloop and httptools when installed (they are, through
+    # uvicorn[standard]). benchmarks/ measures the alternatives; see docs/PERFORMANCE.md.
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
+    http_parser: Literal["auto", "h11", "httptools"] = "auto"
+    backlog: int = Field(default=2048, ge=64)
 
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)
