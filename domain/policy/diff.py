@@ -69,12 +69,15 @@ def _walk(path: str, before: Any, after: Any, out: list[PolicyChange]) -> None:
         if all(isinstance(i, Mapping) for i in before + after):
             _walk_keyed(path, dict(enumerate(before)), dict(enumerate(after)), out)
             return
-    if type(before) is not type(after) or before != after:
-        # Scalars and plain lists (grids) are reported whole: that is how they are edited.
-        if not (isinstance(before, int | float) and isinstance(after, int | float)
-                and not isinstance(before, bool) and not isinstance(after, bool)
-                and before == after):
-            out.append(PolicyChange(path, ChangeKind.CHANGED, _text(before), _text(after)))
+    # Scalars and plain lists (grids) are reported whole: that is how they are edited.
+    if not _same(before, after):
+        out.append(PolicyChange(path, ChangeKind.CHANGED, _text(before), _text(after)))
+
+
+def _same(before: Any, after: Any) -> bool:
+    """Equal values of the same type; 1 and 1.0 are the same number (booleans are not numbers)."""
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (before, after))
+    return before == after if numbers else (type(before) is type(after) and before == after)
 
 
 def _walk_keyed(path: str, before: Mapping, after: Mapping, out: list[PolicyChange]) -> None:
