@@ -10,7 +10,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from adapters.metrics.prometheus import instrument_pool
-from config.container import Container, build_container
+from config.container import Container, build_container, shutdown
 from config.logging import configure_logging
 from config.settings import Settings
 from graphql_api.app import ApiOptions
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         try:
             yield
         finally:
-            await container.engine().dispose()
+            await shutdown(container)  # the database pool and the Redis connections
 
     app = create_api(container.api_services(), api_options(settings), lifespan=lifespan)
     app.state.container = container
