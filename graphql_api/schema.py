@@ -34,6 +34,13 @@ MUTATION_PARTS: tuple[type, ...] = (ApplicantMutations,)
 SUBSCRIPTION_PARTS: tuple[type, ...] = ()
 
 
+class LoanOffersSchema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[override]
+        """Strawberry logs every error with a stack trace; ours are mostly expected outcomes
+        (``NOT_FOUND``, ``UNAVAILABLE`` during an outage). Unexpected ones are logged once, with
+        the request id, where they are masked (``graphql_api.errors``)."""
+
+
 @dataclass(frozen=True)
 class SchemaOptions:
     introspection: bool = True
@@ -64,7 +71,7 @@ def build_schema(options: SchemaOptions) -> strawberry.Schema:
         from strawberry.extensions.tracing import OpenTelemetryExtension
 
         extensions.append(OpenTelemetryExtension)
-    return strawberry.Schema(
+    return LoanOffersSchema(
         query=merge_types("Query", QUERY_PARTS),
         mutation=merge_types("Mutation", MUTATION_PARTS) if MUTATION_PARTS else None,
         subscription=(merge_types("Subscription", SUBSCRIPTION_PARTS)

@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -25,6 +26,7 @@ from typing import NoReturn
 
 import pytest
 
+_PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PG_GLOBS = ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/opt/homebrew/opt/postgresql*/bin")
 START_TIMEOUT_S = 30.0
 
@@ -90,12 +92,18 @@ def _version_key(name: str) -> tuple[int, ...]:
 class PostgresServer:
     """A private PostgreSQL cluster: ``trust`` auth, user ``postgres``, fsync off.
 
+    ``durable_commits=True`` keeps ``synchronous_commit`` on, so every acknowledged commit
+    survives ``stop()`` (an immediate shutdown, like a crash of the server process): the fault
+    tests need that to prove nothing acknowledged is lost. Off by default (faster).
+
     ``start()``/``stop()`` may be called repeatedly (same port, same data); ``close()`` stops it
     and deletes its directory.
     """
 
-    def __init__(self, bin_dir: Path, port: int | None = None) -> None:
+    def __init__(self, bin_dir: Path, port: int | None = None,
+                 durable_commits: bool = False) -> None:
         self.bin_dir = bin_dir
+        self.durable_commits = durable_commits
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.user = "postgres"
@@ -133,7 +141,8 @@ class PostgresServer:
 
     def start(self) -> None:
         options = (f"-p {self.port} -k {self.base} -c listen_addresses={self.host} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                   "-c fsync=off -c full_page_writes=off "
+                   f"-c synchronous_commit={'on' if self.durable_commits else 'off'} "
                    "-c max_connections=200")
         self._run(self.bin_dir / "pg_ctl", "-D", self.data, "-l", self.log, "-o", options,
                   "-w", "-t", str(int(START_TIMEOUT_S)), "start")
@@ -236,3 +245,83 @@ class RedisServer:
         self.stop()
         shutil.rmtree(self.base, ignore_errors=True)
         atexit.unregister(self.close)
+
+
+class UvicornServer:
+    """The real service as ``loan-offers serve`` in a child process, on a free loopback port.
+
+    ``env`` adds ``LOAN_OFFERS_*`` settings to the environment. ``start()`` returns once
+    ``/livez`` answers; ``stop(sig)`` sends SIGTERM (a graceful shutdown: uvicorn drains
+    in-flight requests for ``LOAN_OFFERS_SHUTDOWN_GRACE_S``) or SIGKILL (a crash) and returns
+    the exit code; ``close()`` stops it for good. The server's log is ``log`` (``log_tail()``).
+    """
+
+    def __init__(self, env: dict[str, str] | None = None, port: int | None = None,
+                 workers: int = 1) -> None:
+        self.port = port or free_port()
+        self.workers = workers
+        self.env = {**os.environ, "LOAN_OFFERS_LOG_LEVEL": "WARNING", **(env or {})}
+        self.base = Path(tempfile.mkdtemp(prefix="loan-offers-uvicorn-"))
+        self.log = self.base / "server.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        atexit.register(self.close)
+        exit_cleanly_on_sigterm()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> None:
+        if self.running:
+            return
+        command = [str(Path(sys.executable).with_name("loan-offers")), "serve", "--host",
+                   "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
+        with self.log.open("ab") as log:
+            self._process = subprocess.Popen(command, env=self.env, stdout=log,
+                                             stderr=subprocess.STDOUT, cwd=_PROJECT_ROOT)
+        deadline = time.monotonic() + timeout
+        while not self._answers("/livez"):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop(signal.SIGKILL)
+                raise RuntimeError(f"the server did not start:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def _answers(self, path: str) -> bool:
+        import urllib.request
+
+        with (contextlib.suppress(OSError),
+              urllib.request.urlopen(self.url + path, timeout=1) as response):
+            return response.status == 200
+        return False
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 30.0) -> int | None:
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        return process.returncode
+
+    def close(self) -> None:
+        self.stop(signal.SIGKILL)
+        shutil.rmtree(self.base, ignore_errors=True)
+        atexit.unregister(self.close)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""

@@ -24,15 +24,28 @@ _DRIVER_UNAVAILABLE = frozenset({
 
 
 def is_unavailable(exc: BaseException) -> bool:
+    """True when ``exc``, or what it wraps (``orig``, ``__cause__``), says the server is not
+    serving: SQLAlchemy wraps asyncpg's errors in its own, sometimes twice."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen or len(seen) > 10:
+            continue
+        seen.add(id(current))
+        if _unavailable_itself(current):
+            return True
+        pending += [getattr(current, "orig", None), current.__cause__]
+    return False
+
+
+def _unavailable_itself(exc: BaseException) -> bool:
     if isinstance(exc, sa.TimeoutError | sa.OperationalError | sa.InterfaceError
                   | asyncio.TimeoutError | OSError):
         return True
-    if isinstance(exc, sa.DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        exc = exc.orig or exc
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    return bool(names & _DRIVER_UNAVAILABLE)
+    if isinstance(exc, sa.DBAPIError) and exc.connection_invalidated:
+        return True
+    return bool({cls.__name__ for cls in type(exc).__mro__} & _DRIVER_UNAVAILABLE)
 
 
 def as_unavailable(exc: BaseException) -> Unavailable:
