@@ -192,3 +192,55 @@ class PortfolioSample(Protocol):
     """
 
     async def sample(self, size: int, seed: int, now: datetime) -> Sequence[SampledApplicant]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengerConfig:
+    """A champion/challenger experiment: ``challenger_version`` prices ``share_bps`` / 10,000 of
+    users (by :func:`domain.policy.challenger.arm_for` with ``salt``) from ``started_at``."""
+
+    experiment_id: int
+    challenger_version: int
+    champion_version: int
+    share_bps: int
+    started_at: datetime
+    ended_at: datetime | None = None
+
+    @property
+    def salt(self) -> str:
+        return f"challenger-{self.experiment_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ArmFigures:
+    """Per policy version, over offers created during the experiment."""
+
+    policy_version: int
+    answers: int                # decisions (offer sets) that carried offers
+    offers: int
+    acceptances: int
+    expected_profit: float      # INR: sum over answers of rank-1 conversion x expected NPV
+    accepted_profit: float      # INR: expected NPV of the accepted offers
+
+
+class ChallengerStore(Protocol):
+    """Champion/challenger experiments; at most one runs at a time.
+
+    ``start`` raises ``NotFound`` for a version that is not stored and ``Conflict`` when an
+    experiment is running or the version is the active one. ``stop`` ends the running experiment
+    (``None`` if none). ``figures`` aggregates the offers created while ``config`` ran, per policy
+    version.
+    """
+
+    async def running(self) -> ChallengerConfig | None: ...
+
+    async def start(self, challenger_version: int, share_bps: int, now: datetime
+                    ) -> ChallengerConfig: ...
+
+    async def stop(self, now: datetime) -> ChallengerConfig | None: ...
+
+    async def latest(self) -> ChallengerConfig | None:
+        """The running experiment, else the last one that ran (``None``: never any)."""
+        ...
+
+    async def figures(self, config: ChallengerConfig, now: datetime) -> Sequence[ArmFigures]: ...

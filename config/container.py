@@ -18,18 +18,22 @@ from adapters.metrics.prometheus import (
     PrometheusCacheStats,
     PrometheusOfferMetrics,
 )
+from adapters.sql.challengers import SqlChallengerStore
 from adapters.sql.database import create_engine, session_factory
 from adapters.sql.migrate import is_up_to_date
 from adapters.sql.portfolio_sample import SqlPortfolioSample
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import SystemClock, UlidGenerator
 from application.applicant_reader import ApplicantReader, HistoryReader
+from application.challenger import PolicyRouter
 from application.policy_source import ActivePolicySource
 from application.use_cases.bootstrap_policy import BootstrapPolicy
+from application.use_cases.challenger import ManageChallenger
 from application.use_cases.generate_offers import GenerateOffers
 from application.use_cases.get_offer import GetOffer
 from application.use_cases.import_applicants import ImportApplicants
 from application.use_cases.offer_history import GetApplicant, GetOfferHistory
+from application.use_cases.policy_drafts import SavePolicyDraft
 from application.use_cases.seed_applicants import SeedApplicants
 from application.use_cases.simulate_policy import SimulatePolicy
 from application.use_cases.upsert_applicant import UpsertApplicant
@@ -126,13 +130,18 @@ class Container(containers.DeclarativeContainer):
     history_reader = providers.Singleton(HistoryReader, uow_factory, applicant_cache, clock)
     policy_source = providers.Singleton(ActivePolicySource, uow_factory, clock,
                                         settings.provided.policy_refresh_s)
+    challenger_store = providers.Singleton(SqlChallengerStore, session_factory)
+    policy_router = providers.Singleton(PolicyRouter, policy_source, challenger_store, uow_factory,
+                                        clock, settings.provided.policy_refresh_s)
+    challenger = providers.Singleton(ManageChallenger, challenger_store, policy_router, clock)
+    save_policy_draft = providers.Singleton(SavePolicyDraft, uow_factory)
 
     bootstrap_policy = providers.Factory(BootstrapPolicy, uow_factory)
     seed_applicants = providers.Factory(SeedApplicants, uow_factory)
     offer_metrics = providers.Singleton(PrometheusOfferMetrics)
     generate_offers = providers.Singleton(GenerateOffers, uow_factory, applicant_reader,
                                           policy_source, events, clock, ids, history_reader,
-                                          metrics=offer_metrics)
+                                          metrics=offer_metrics, router=policy_router)
     get_offer = providers.Singleton(GetOffer, uow_factory, clock)
     offer_history = providers.Singleton(GetOfferHistory, uow_factory, applicant_reader, clock)
     get_applicant = providers.Singleton(GetApplicant, applicant_reader, history_reader)
@@ -149,7 +158,8 @@ class Container(containers.DeclarativeContainer):
                                        readiness=readiness, offer_history=offer_history,
                                        get_applicant=get_applicant,
                                        upsert_applicant=upsert_applicant,
-                                       simulate_policy=simulate_policy)
+                                       simulate_policy=simulate_policy, challenger=challenger,
+                                       save_policy_draft=save_policy_draft)
 
 
 async def shutdown(container: Container) -> None:

@@ -11,9 +11,11 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from application.ports import EventSubscriber
+from application.use_cases.challenger import ManageChallenger
 from application.use_cases.generate_offers import GenerateOffers
 from application.use_cases.get_offer import GetOffer
 from application.use_cases.offer_history import GetApplicant, GetOfferHistory
+from application.use_cases.policy_drafts import SavePolicyDraft
 from application.use_cases.simulate_policy import SimulatePolicy
 from application.use_cases.upsert_applicant import UpsertApplicant
 
@@ -30,6 +32,8 @@ class ApiServices:
     get_applicant: GetApplicant
     upsert_applicant: UpsertApplicant
     simulate_policy: SimulatePolicy | None = None
+    challenger: ManageChallenger | None = None
+    save_policy_draft: SavePolicyDraft | None = None
 
 
 @dataclass

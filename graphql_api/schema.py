@@ -24,13 +24,16 @@ from strawberry.tools import merge_types
 from graphql_api.errors import MaskUnexpectedErrors
 from graphql_api.metrics import GraphQLMetrics
 from graphql_api.resolvers.applicants import ApplicantMutations, ApplicantQueries
+from graphql_api.resolvers.challenger import ChallengerMutations, ChallengerQueries
 from graphql_api.resolvers.offer_history import OfferHistoryQueries
 from graphql_api.resolvers.offers import OfferQueries
+from graphql_api.resolvers.policy_drafts import PolicyDraftMutations, PolicyDraftQueries
 from graphql_api.resolvers.simulation import SimulationQueries
 
 QUERY_PARTS: tuple[type, ...] = (OfferQueries, OfferHistoryQueries, ApplicantQueries,
-                                 SimulationQueries)
-MUTATION_PARTS: tuple[type, ...] = (ApplicantMutations,)
+                                 SimulationQueries, ChallengerQueries, PolicyDraftQueries)
+MUTATION_PARTS: tuple[type, ...] = (ApplicantMutations, ChallengerMutations,
+                                    PolicyDraftMutations)
 SUBSCRIPTION_PARTS: tuple[type, ...] = ()
 
 

@@ -48,6 +48,19 @@ ACCEPTED_ROI = Histogram(
 FALLBACKS = Counter(
     "loan_offers_offer_fallbacks_total",
     "Offers that needed a fallback (reduced amount, other tenure), by fallback.", ["fallback"])
+# Per policy version: a champion/challenger experiment's arms are its two versions
+# (Query.challengerFigures names which is which). Versions are few: the label stays bounded.
+POLICY_ANSWERS = Counter(
+    "loan_offers_policy_answers_total",
+    "Offer decisions by the policy version that priced them, and decision.",
+    ["policy_version", "decision"])
+POLICY_EXPECTED_PROFIT = Counter(
+    "loan_offers_policy_expected_profit_inr_total",
+    "Sum over answers of the rank-1 offer's conversion probability x expected NPV (INR), by "
+    "policy version.", ["policy_version"])
+POLICY_ACCEPTANCES = Counter(
+    "loan_offers_policy_acceptances_total", "Offers accepted, by the policy version that priced "
+    "them.", ["policy_version"])
 
 CACHE_REQUESTS = Counter(
     "loan_offers_cache_requests_total", "Applicant cache look-ups by level and result.",
@@ -80,6 +93,12 @@ class PrometheusOfferMetrics:
     def offers_generated(self, offer_set: OfferSet) -> None:
         decision, band = offer_set.decision.value, offer_set.risk.risk_band or "NONE"
         DECISIONS.labels(decision, band).inc()
+        version = str(offer_set.policy_version)
+        POLICY_ANSWERS.labels(version, decision).inc()
+        if offer_set.offers:
+            best = offer_set.offers[0]
+            POLICY_EXPECTED_PROFIT.labels(version).inc(
+                max(0.0, best.conversion_probability * float(best.expected_profit)))
         if offer_set.offers:
             OFFERS_GENERATED.labels(decision, band).inc(len(offer_set.offers))
         for offer in offer_set.offers:
@@ -91,6 +110,7 @@ class PrometheusOfferMetrics:
 
     def offer_accepted(self, offer: LoanOffer) -> None:
         OFFERS_ACCEPTED.inc()
+        POLICY_ACCEPTANCES.labels(str(offer.policy_version)).inc()
         ACCEPTED_ROI.observe(float(offer.roi))
 
 

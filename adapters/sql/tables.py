@@ -216,4 +216,24 @@ class PricingPolicyRow(Table, table=True):
     published_at: datetime = Field(sa_type=UtcDateTime)
 
 
-ALL_TABLES = (ApplicantRow, ApplicantBehaviorRow, OfferDecisionRow, OfferRow, PricingPolicyRow)
+class PolicyChallengerRow(Table, table=True):
+    """A champion/challenger experiment. ``running`` is true while it runs; the partial unique
+    index lets at most one run at a time."""
+
+    __tablename__ = "policy_challengers"
+    __table_args__ = (
+        Index("uq_policy_challengers_one_running", "running", unique=True,
+              postgresql_where=text("running"), sqlite_where=text("running")),
+    )
+
+    experiment_id: int = Field(sa_type=Integer, primary_key=True)
+    challenger_version: int = Field(sa_type=Integer, foreign_key="pricing_policies.version")
+    champion_version: int = Field(sa_type=Integer)
+    share_bps: int = Field(sa_type=Integer)
+    running: bool = Field(sa_type=Boolean)
+    started_at: datetime = Field(sa_type=UtcDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
+
+
+ALL_TABLES = (ApplicantRow, ApplicantBehaviorRow, OfferDecisionRow, OfferRow, PricingPolicyRow,
+              PolicyChallengerRow)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from application.applicant_reader import ApplicantReader, HistoryReader
+from application.challenger import PolicyRouter
 from application.errors import InvalidInput, NotFound
 from application.events import OfferEvent, OfferEventType
 from application.policy_source import ActivePolicySource
@@ -30,8 +31,10 @@ class GenerateOffers:
     def __init__(self, uow_factory: UnitOfWorkFactory, applicants: ApplicantReader,
                  policies: ActivePolicySource, events: EventPublisher, clock: Clock,
                  ids: IdGenerator, history: HistoryReader,
-                 metrics: OfferMetrics | None = None) -> None:
+                 metrics: OfferMetrics | None = None, router: PolicyRouter | None = None
+                 ) -> None:
         self._uow_factory = uow_factory
+        self._router = router  # champion/challenger: which policy prices this user
         self._applicants = applicants
         self._history = history
         self._policies = policies
@@ -45,7 +48,10 @@ class GenerateOffers:
         if applicant is None:
             raise NotFound(f"no applicant with id {command.user_id!r}", user_id=command.user_id)
         history = await self._history.get(command.user_id)
-        policy = await self._policies.active()
+        if self._router is not None:
+            policy, _ = await self._router.for_user(command.user_id)
+        else:
+            policy = await self._policies.active()
         request = LoanRequest(command.requested_amount, command.requested_tenure)
         try:
             offer_set = generate_offer_set(policy, applicant, request, self._clock.now(),
