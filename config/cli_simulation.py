@@ -19,6 +19,8 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Sampling seed (same seed, same sample).")] = 0,
     out: Annotated[Path, typer.Option(help="Directory for simulation.png and simulation.txt.")]
     = Path("simulation-results"),
+    target_take_up: Annotated[float | None, typer.Option(
+        help="Also re-price the draft for this mean take-up (0..1) at maximum profit.")] = None,
 ) -> None:
     """Simulate POLICY_FILE over a sample of the stored portfolio and compare it with the live
     policy: prints a table, writes OUT/simulation.png (chart) and OUT/simulation.txt (table)."""
@@ -40,7 +42,8 @@ def simulate(
             update={"simulation_max_sample": CLI_MAX_SAMPLE}))
         try:
             return await container.simulate_policy().execute(
-                SimulationCommand(policy_file.read_text(encoding="utf-8"), sample, seed))
+                SimulationCommand(policy_file.read_text(encoding="utf-8"), sample, seed,
+                                  target_take_up))
         finally:
             await container.engine().dispose()
 

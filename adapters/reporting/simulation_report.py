@@ -47,6 +47,15 @@ def report_table(report: SimulationReport) -> str:
     lines.append(f"sample {report.sample_size} (seed {report.seed}); decisions changed: "
                  f"{report.changed_decisions}; prices changed: {report.changed_prices}; "
                  f"mean ROI change: {_pct(report.mean_roi_change, 3)} points")
+    volume = report.volume_target
+    if volume is not None:
+        lines.append(
+            f"volume target {volume.target_take_up:.3f}: take-up {volume.current_take_up:.4f} -> "
+            f"{volume.planned_take_up:.4f}, expected profit INR {volume.current_profit:,.0f} -> "
+            f"{volume.planned_profit:,.0f}"
+            + ("" if volume.feasible else " (out of reach within the rate bands)"))
+        lines.extend(f"  band {b.band}: ROI {_pct(b.current_roi)}% -> {_pct(b.planned_roi)}%"
+                     for b in volume.bands)
     return "\n".join(lines) + "\n"
 
 

@@ -49,6 +49,7 @@ class SimulationCommand:
     draft_toml: str
     sample_size: int
     seed: int = 0
+    target_take_up: float | None = None   # also plan the draft for this mean take-up
 
 
 class SimulatePolicy:
@@ -67,12 +68,15 @@ class SimulatePolicy:
         if not 1 <= command.sample_size <= self._max_sample:
             raise InvalidInput(f"sampleSize must be between 1 and {self._max_sample}",
                                field="sampleSize")
+        target = command.target_take_up
+        if target is not None and not 0 < target < 1:
+            raise InvalidInput("targetTakeUp must be between 0 and 1", field="targetTakeUp")
         draft = parse_draft(command.draft_toml)
         live = await self._policies.active()
         now = self._clock.now()
         sampled = await self._sample.sample(command.sample_size, command.seed, now)
         return await asyncio.to_thread(run_comparison, live, draft, sample_columns(sampled), now,
-                                       command.seed)
+                                       command.seed, target)
 
 
 def sample_columns(sampled: Sequence[SampledApplicant]) -> ApplicantColumns:
@@ -81,6 +85,7 @@ def sample_columns(sampled: Sequence[SampledApplicant]) -> ApplicantColumns:
 
 
 def run_comparison(live: PricingPolicy, draft: PricingPolicy, cols: ApplicantColumns,
-                   now: datetime, seed: int) -> SimulationReport:
+                   now: datetime, seed: int, target_take_up: float | None = None
+                   ) -> SimulationReport:
     return compare((simulate_batch(live, cols, now), live),
-                   (simulate_batch(draft, cols, now), draft), cols, seed)
+                   (simulate_batch(draft, cols, now), draft), cols, seed, target_take_up)

@@ -75,6 +75,14 @@ class BatchOutcome:
     expected_profit: np.ndarray      # INR, if booked
     decline_reasons: dict[str, np.ndarray]   # code -> applicants it applies to
     fallback: np.ndarray             # fallback name of the rank-1 offer ("" none)
+    # The rank-1 offer's price response and economics (a segment for volume targets; NaN when
+    # declined): break-even r0, the curve, NPV per unit of rate (amount x A), its rate band.
+    break_even: np.ndarray
+    intercept: np.ndarray
+    slope: np.ndarray
+    margin_factor: np.ndarray
+    rate_floor: np.ndarray
+    rate_ceiling: np.ndarray
 
 
 def _ints(values: object) -> np.ndarray:
@@ -494,6 +502,16 @@ def simulate_batch(policy: PricingPolicy, cols: ApplicantColumns, now: datetime)
         priced.roi_bps[pick]
     fee[has] = fees[pick]
     conversion[has], profit[has] = priced.conversion[pick], priced.expected_profit[pick]
+    segment = {name: np.full(n, np.nan) for name in ("break_even", "intercept", "slope",
+                                                     "margin_factor", "rate_floor",
+                                                     "rate_ceiling")}
+    segment["break_even"][has] = priced.break_even[pick]
+    segment["intercept"][has] = priced.intercept[pick]
+    segment["slope"][has] = rows.slope[pick]
+    segment["margin_factor"][has] = amounts[pick] * a_exp[pick]
+    segment["rate_floor"][has] = np.maximum(a.min_roi[has], priced.break_even[pick]
+                                            + policy.economics.min_margin)
+    segment["rate_ceiling"][has] = a.max_roi[has]
     if has.any():
         emi[has] = _exact_emi(amount[has], roi[has], tenure[has])
         gst_rate = policy.fees.gst_rate_percent
@@ -505,5 +523,5 @@ def simulate_batch(policy: PricingPolicy, cols: ApplicantColumns, now: datetime)
         offers=np.where(has, counts, 0), amount_paise=amount, tenure=tenure, roi_bps=roi,
         emi_paise=emi, apr_percent=apr, fee_paise=fee, conversion=conversion,
         expected_profit=profit, decline_reasons=reasons,
-        fallback=np.full(n, "", dtype=object),
+        fallback=np.full(n, "", dtype=object), **segment,
     )

@@ -24,6 +24,7 @@ import numpy as np
 from domain.policy.model import PricingPolicy
 from domain.simulation.batch import APPROVED, COUNTER_OFFER, DECLINED, BatchOutcome
 from domain.simulation.columns import ApplicantColumns
+from domain.simulation.volume import VolumeTargetReport, plan_volume_target
 
 FOUR_FIFTHS = 0.8
 MIN_GROUP = 30
@@ -91,6 +92,7 @@ class SimulationReport:
     changed_decisions: int          # applicants whose decision differs
     changed_prices: int             # approved by both, with a different rank-1 ROI
     mean_roi_change: float | None   # draft - live, percentage points, over those approved by both
+    volume_target: VolumeTargetReport | None = None   # the draft re-priced for a target take-up
 
 
 def _mean(values: np.ndarray) -> float | None:
@@ -153,7 +155,8 @@ def summarise(outcome: BatchOutcome, policy: PricingPolicy, cols: ApplicantColum
 
 
 def compare(live: tuple[BatchOutcome, PricingPolicy], draft: tuple[BatchOutcome, PricingPolicy],
-            cols: ApplicantColumns, seed: int) -> SimulationReport:
+            cols: ApplicantColumns, seed: int, target_take_up: float | None = None
+            ) -> SimulationReport:
     (live_out, live_policy), (draft_out, draft_policy) = live, draft
     both = (live_out.decision != DECLINED) & (draft_out.decision != DECLINED)
     change = (draft_out.roi_bps[both] - live_out.roi_bps[both]) / 100
@@ -164,4 +167,6 @@ def compare(live: tuple[BatchOutcome, PricingPolicy], draft: tuple[BatchOutcome,
         changed_decisions=int((live_out.decision != draft_out.decision).sum()),
         changed_prices=int((change != 0).sum()),
         mean_roi_change=_mean(change),
+        volume_target=(None if target_take_up is None
+                       else plan_volume_target(draft_out, draft_policy, target_take_up)),
     )

@@ -84,6 +84,38 @@ class PolicyOutcome:
         )
 
 
+@strawberry.type
+class BandRateShift:
+    band: str
+    current_roi: float | None
+    planned_roi: float | None
+
+
+@strawberry.type(description="The draft re-priced so that the approved applicants' mean take-up "
+                             "reaches the target at maximum expected profit (lambda bisection, "
+                             "continuous rates: a planning figure, not offers).")
+class VolumeTarget:
+    target_take_up: float
+    current_take_up: float
+    planned_take_up: float
+    current_profit: float
+    planned_profit: float
+    shadow_price: float | None = strawberry.field(
+        description="INR of expected profit given up per unit of take-up at the margin; null "
+                    "when the target is out of reach within the rate bands")
+    binding: bool
+    feasible: bool
+    bands: list[BandRateShift]
+
+    @classmethod
+    def of(cls, v) -> VolumeTarget:
+        return cls(target_take_up=v.target_take_up, current_take_up=v.current_take_up,
+                   planned_take_up=v.planned_take_up, current_profit=round(v.current_profit, 2),
+                   planned_profit=round(v.planned_profit, 2),
+                   shadow_price=v.shadow_price if v.feasible else None, binding=v.binding,
+                   feasible=v.feasible, bands=[BandRateShift(**asdict(b)) for b in v.bands])
+
+
 @strawberry.type(description="The live policy and the draft over the same sample.")
 class PolicySimulation:
     sample_size: int
@@ -94,12 +126,16 @@ class PolicySimulation:
     changed_prices: int
     mean_roi_change: float | None = strawberry.field(
         description="Draft minus live rank-1 ROI, percentage points, over applicants both approve")
+    volume_target: VolumeTarget | None = strawberry.field(
+        default=None, description="Only with targetTakeUp")
 
     @classmethod
     def of(cls, r: domain.SimulationReport) -> PolicySimulation:
         return cls(sample_size=r.sample_size, seed=r.seed, live=PolicyOutcome.of(r.live),
                    draft=PolicyOutcome.of(r.draft), changed_decisions=r.changed_decisions,
-                   changed_prices=r.changed_prices, mean_roi_change=r.mean_roi_change)
+                   changed_prices=r.changed_prices, mean_roi_change=r.mean_roi_change,
+                   volume_target=(VolumeTarget.of(r.volume_target)
+                                  if r.volume_target is not None else None))
 
 
 @strawberry.type
@@ -109,12 +145,14 @@ class SimulationQueries:
                                   "problems is BAD_USER_INPUT with extensions.problems "
                                   "[{path, message}].")
     async def simulate_policy(self, info: Info[GraphQLContext, None], draft: str,
-                              sample_size: int = 1000, seed: int = 0) -> PolicySimulation:
+                              sample_size: int = 1000, seed: int = 0,
+                              target_take_up: float | None = None) -> PolicySimulation:
         use_case = info.context.services.simulate_policy
         if use_case is None:
             raise typed_error("UNAVAILABLE", "simulation is not configured")
         try:
-            report = await call(use_case.execute(SimulationCommand(draft, sample_size, seed)))
+            report = await call(use_case.execute(SimulationCommand(draft, sample_size, seed,
+                                                                  target_take_up)))
         except Exception as exc:
             cause = exc.__cause__
             if isinstance(cause, InvalidPolicy):

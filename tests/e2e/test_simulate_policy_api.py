@@ -113,3 +113,19 @@ async def test_sample_size_is_bounded(client, app_env, size: int) -> None:
     error = body["errors"][0]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert error["extensions"]["field"] == "sampleSize"
+
+
+async def test_volume_target_for_the_draft(client, app_env) -> None:
+    query = """query V($d: String!) { simulatePolicy(draft: $d, sampleSize: 200, seed: 1,
+      targetTakeUp: 0.65) { volumeTarget { targetTakeUp currentTakeUp plannedTakeUp
+      currentProfit plannedProfit shadowPrice binding feasible bands { band currentRoi
+      plannedRoi } } } }"""
+    body = await gql(client, query, d=app_env["settings"].policy_file.read_text())
+    assert "errors" not in body, body
+    volume = body["data"]["simulatePolicy"]["volumeTarget"]
+    assert volume["binding"] and volume["feasible"]
+    assert volume["plannedTakeUp"] == pytest.approx(0.65, abs=1e-6)
+    assert volume["shadowPrice"] > 0
+    body = await gql(client, query.replace("0.65", "1.5"),
+                     d=app_env["settings"].policy_file.read_text())
+    assert body["errors"][0]["extensions"]["field"] == "targetTakeUp"
