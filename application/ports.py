@@ -244,3 +244,22 @@ class ChallengerStore(Protocol):
         ...
 
     async def figures(self, config: ChallengerConfig, now: datetime) -> Sequence[ArmFigures]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyVersionInfo:
+    version: int
+    name: str
+    active: bool
+    published_at: datetime
+
+
+class PolicyVersions(Protocol):
+    """Read access to every stored policy version and the TOML it was stored from.
+
+    ``source`` returns ``None`` for a version that is not stored.
+    """
+
+    async def list(self) -> Sequence[PolicyVersionInfo]: ...
+
+    async def source(self, version: int) -> str | None: ...

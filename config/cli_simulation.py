@@ -1,4 +1,5 @@
-"""``loan-offers simulate``: what-if simulation of a policy file against the live policy."""
+"""Pricing-manager commands: ``simulate`` (what-if simulation of a policy file against the live
+policy) and ``policy-diff`` (what changed between two policy versions or files)."""
 
 from __future__ import annotations
 
@@ -65,5 +66,65 @@ def simulate(
     typer.echo(f"wrote {chart} and {out / 'simulation.txt'}")
 
 
+def policy_diff(
+    before: Annotated[str, typer.Argument(help="A stored version number or a TOML file.")],
+    after: Annotated[str, typer.Argument(help="A stored version number or a TOML file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per change.")] = False,
+) -> None:
+    """Field-by-field difference between two policies (bands and rules matched by name)."""
+    import asyncio
+    import json
+    import tomllib
+
+    from domain.policy.diff import diff_policy_toml
+
+    async def sources() -> list[str]:
+        texts: list[str | None] = []
+        needs_db = [a for a in (before, after) if a.isdigit()]
+        versions = None
+        container = None
+        if needs_db:
+            from config.container import build_container
+            from config.settings import Settings
+
+            container = build_container(Settings())
+            versions = container.policy_versions()
+        try:
+            for arg in (before, after):
+                if arg.isdigit():
+                    assert versions is not None
+                    texts.append(await versions.source(int(arg)))
+                    if texts[-1] is None:
+                        typer.echo(f"error: policy version {arg} is not stored", err=True)
+                        raise typer.Exit(USAGE_ERROR)
+                else:
+                    path = Path(arg)
+                    if not path.is_file():
+                        typer.echo(f"error: {arg} is neither a stored version nor a file", err=True)
+                        raise typer.Exit(USAGE_ERROR)
+                    texts.append(path.read_text(encoding="utf-8"))
+        finally:
+            if container is not None:
+                await container.engine().dispose()
+        return [t for t in texts if t is not None]
+
+    first, second = asyncio.run(sources())
+    try:
+        changes = diff_policy_toml(first, second)
+    except tomllib.TOMLDecodeError as exc:
+        typer.echo(f"error: not TOML: {exc}", err=True)
+        raise typer.Exit(USAGE_ERROR) from exc
+    for change in changes:
+        if as_json:
+            typer.echo(json.dumps({"path": change.path, "kind": change.kind.value,
+                                   "before": change.before, "after": change.after}))
+        else:
+            typer.echo(f"{change.kind.value:<8} {change.path}: {change.before or '-'} -> "
+                       f"{change.after or '-'}")
+    if not as_json:
+        typer.echo(f"{len(changes)} change(s)")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(simulate)
+    app.command("policy-diff")(policy_diff)

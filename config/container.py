@@ -21,6 +21,7 @@ from adapters.metrics.prometheus import (
 from adapters.sql.challengers import SqlChallengerStore
 from adapters.sql.database import create_engine, session_factory
 from adapters.sql.migrate import is_up_to_date
+from adapters.sql.policy_versions import SqlPolicyVersions
 from adapters.sql.portfolio_sample import SqlPortfolioSample
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import SystemClock, UlidGenerator
@@ -33,7 +34,7 @@ from application.use_cases.generate_offers import GenerateOffers
 from application.use_cases.get_offer import GetOffer
 from application.use_cases.import_applicants import ImportApplicants
 from application.use_cases.offer_history import GetApplicant, GetOfferHistory
-from application.use_cases.policy_drafts import SavePolicyDraft
+from application.use_cases.policy_drafts import PolicyDiff, SavePolicyDraft
 from application.use_cases.seed_applicants import SeedApplicants
 from application.use_cases.simulate_policy import SimulatePolicy
 from application.use_cases.upsert_applicant import UpsertApplicant
@@ -135,6 +136,8 @@ class Container(containers.DeclarativeContainer):
                                         clock, settings.provided.policy_refresh_s)
     challenger = providers.Singleton(ManageChallenger, challenger_store, policy_router, clock)
     save_policy_draft = providers.Singleton(SavePolicyDraft, uow_factory)
+    policy_versions = providers.Singleton(SqlPolicyVersions, session_factory)
+    policy_diff = providers.Singleton(PolicyDiff, policy_versions)
 
     bootstrap_policy = providers.Factory(BootstrapPolicy, uow_factory)
     seed_applicants = providers.Factory(SeedApplicants, uow_factory)
@@ -159,7 +162,8 @@ class Container(containers.DeclarativeContainer):
                                        get_applicant=get_applicant,
                                        upsert_applicant=upsert_applicant,
                                        simulate_policy=simulate_policy, challenger=challenger,
-                                       save_policy_draft=save_policy_draft)
+                                       save_policy_draft=save_policy_draft,
+                                       policy_versions=policy_versions, policy_diff=policy_diff)
 
 
 async def shutdown(container: Container) -> None:

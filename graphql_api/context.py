@@ -10,12 +10,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from application.ports import EventSubscriber
+from application.ports import EventSubscriber, PolicyVersions
 from application.use_cases.challenger import ManageChallenger
 from application.use_cases.generate_offers import GenerateOffers
 from application.use_cases.get_offer import GetOffer
 from application.use_cases.offer_history import GetApplicant, GetOfferHistory
-from application.use_cases.policy_drafts import SavePolicyDraft
+from application.use_cases.policy_drafts import PolicyDiff, SavePolicyDraft
 from application.use_cases.simulate_policy import SimulatePolicy
 from application.use_cases.upsert_applicant import UpsertApplicant
 
@@ -34,6 +34,8 @@ class ApiServices:
     simulate_policy: SimulatePolicy | None = None
     challenger: ManageChallenger | None = None
     save_policy_draft: SavePolicyDraft | None = None
+    policy_versions: PolicyVersions | None = None
+    policy_diff: PolicyDiff | None = None
 
 
 @dataclass

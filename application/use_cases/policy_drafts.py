@@ -1,12 +1,14 @@
 """Policy drafts: validate a document, store it as an inactive version (a draft a challenger
-experiment or a later publish can use), and compare two stored versions."""
+experiment or a later publish can use), and compare two stored versions field by field."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from application.ports import UnitOfWorkFactory
+from application.errors import NotFound
+from application.ports import PolicyVersions, UnitOfWorkFactory
 from application.use_cases.simulate_policy import InvalidPolicy, parse_draft
+from domain.policy.diff import PolicyChange, diff_policy_toml
 from domain.policy.model import PricingPolicy
 
 
@@ -36,3 +38,19 @@ class SavePolicyDraft:
             await uow.policies.add(policy, toml_text, activate=False)
             await uow.commit()
         return policy
+
+
+class PolicyDiff:
+    """The structured difference between two stored versions (``NotFound`` for a missing one)."""
+
+    def __init__(self, versions: PolicyVersions) -> None:
+        self._versions = versions
+
+    async def execute(self, from_version: int, to_version: int) -> tuple[PolicyChange, ...]:
+        sources = []
+        for version in (from_version, to_version):
+            source = await self._versions.source(version)
+            if source is None:
+                raise NotFound(f"policy version {version} is not stored", version=version)
+            sources.append(source)
+        return diff_policy_toml(*sources)

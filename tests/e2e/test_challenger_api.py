@@ -124,3 +124,19 @@ async def test_refusals_are_typed(env: dict) -> None:
     body = await gql(client, VALIDATE, d=bad)
     assert body["data"]["validatePolicy"]["valid"] is False
     assert body["data"]["validatePolicy"]["problems"] == [{"path": "ranking.max_offers"}]
+
+
+async def test_policy_versions_and_diff(env: dict) -> None:
+    client = env["client"]
+    body = await gql(client, "{ policyVersions { version name active } }")
+    versions = {v["version"]: v for v in body["data"]["policyVersions"]}
+    assert versions[1]["active"] and not versions[2]["active"]   # the draft stays inactive
+    body = await gql(client, """{ policyDiff(fromVersion: 1, toVersion: 2) {
+      path kind before after } }""")
+    assert body["data"]["policyDiff"] == [
+        {"path": "version", "kind": "CHANGED", "before": "1", "after": "2"},
+        {"path": "economics.cost_of_funds", "kind": "CHANGED", "before": "0.08",
+         "after": "0.07"},
+    ]
+    body = await gql(client, "{ policyDiff(fromVersion: 1, toVersion: 42) { path } }")
+    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
