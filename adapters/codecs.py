@@ -11,6 +11,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from application.events import OfferEvent, OfferEventType
+from application.offer_outcome import OfferOutcome
 from domain.applicant import (
     Applicant,
     CreditProfile,
@@ -104,3 +106,41 @@ def offer_from_dict(d: dict[str, Any]) -> LoanOffer:
         fallback_applied=e["fallback_applied"],
     )
     return LoanOffer(**values)
+
+
+def outcome_to_dict(outcome: OfferOutcome) -> dict[str, Any]:
+    """The stored answer of an idempotent offer decision (``replayed`` is not stored: every
+    read of a stored answer is a replay)."""
+    return {
+        "offer": offer_to_dict(outcome.offer),
+        "withdrawn": [offer_to_dict(o) for o in outcome.withdrawn],
+        "decided_at": outcome.decided_at.isoformat(),
+    }
+
+
+def outcome_from_dict(d: dict[str, Any]) -> OfferOutcome:
+    return OfferOutcome(
+        offer=offer_from_dict(d["offer"]),
+        withdrawn=tuple(offer_from_dict(o) for o in d["withdrawn"]),
+        decided_at=datetime.fromisoformat(d["decided_at"]),
+    )
+
+
+def event_to_dict(event: OfferEvent) -> dict[str, Any]:
+    return {
+        "type": event.type.value,
+        "user_id": event.user_id,
+        "offer": offer_to_dict(event.offer),
+        "occurred_at": event.occurred_at.isoformat(),
+        "previous_offer_id": event.previous_offer_id,
+    }
+
+
+def event_from_dict(d: dict[str, Any]) -> OfferEvent:
+    return OfferEvent(
+        type=OfferEventType(d["type"]),
+        user_id=d["user_id"],
+        offer=offer_from_dict(d["offer"]),
+        occurred_at=datetime.fromisoformat(d["occurred_at"]),
+        previous_offer_id=d.get("previous_offer_id"),
+    )

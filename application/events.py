@@ -24,3 +24,5 @@ class OfferEvent:
     user_id: str
     offer: LoanOffer
     occurred_at: datetime
+    # REPRICED: the offer this one replaces (now REPRICED, its ``replaced_by`` is ``offer``).
+    previous_offer_id: str | None = None

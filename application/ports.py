@@ -13,7 +13,9 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from application.events import OfferEvent
-from domain.applicant import Applicant
+from application.offer_outcome import OfferOutcome, StoredOutcome
+from domain.applicant import Applicant, LoanRequest
+from domain.behavior.events import BehaviorEvent, BehaviorEventCounts
 from domain.behavior.history import OfferHistorySummary
 from domain.offers import LoanOffer, OfferSet, OfferStatus
 from domain.policy.model import PricingPolicy
@@ -22,7 +24,10 @@ from domain.policy.model import PricingPolicy
 class ApplicantRepository(Protocol):
     """Applicants with their credit profile, PII and behaviour metrics.
 
-    ``get`` returns ``None`` for an unknown user; ``get_many`` the known ones by id.
+    ``get`` returns ``None`` for an unknown user; ``get_many`` the known ones by id. Their
+    behaviour metrics are the stored snapshot plus the recorded behaviour events
+    (``domain.behavior.events.apply_event_counts``), so never ``upsert`` an applicant read back
+    from ``get`` (the events would count twice).
     ``upsert`` inserts or replaces the applicant (identity: ``user_id``) within the unit of
     work's transaction; ``upsert_many`` does that for many (ids unique within the call).
     """
@@ -75,6 +80,54 @@ class OfferRepository(Protocol):
     async def history_summary(self, user_id: str, now: datetime | None = None
                               ) -> OfferHistorySummary: ...
 
+    async def transition(self, offer_id: str, to: OfferStatus, replaced_by: str | None = None
+                         ) -> LoanOffer | None:
+        """Move one ACTIVE offer to ``to`` (a final status) and return it as updated; ``None``
+        when the offer is unknown or no longer ACTIVE. Conditional on the stored status, so of
+        concurrent transitions of one offer exactly one succeeds (the others wait for it and
+        then see a final status)."""
+        ...
+
+    async def lock_active(self, user_id: str) -> None:
+        """Lock the user's ACTIVE offers until the transaction ends, in offer id order (the
+        order every locker of several offers uses, so two lockers cannot deadlock). Concurrent
+        answers of one customer then queue instead of interleaving."""
+        ...
+
+    async def withdraw_active(self, user_id: str, except_offer_id: str | None = None
+                              ) -> tuple[LoanOffer, ...]:
+        """Move every ACTIVE offer of the user (but ``except_offer_id``) to WITHDRAWN; returns
+        exactly the offers this call changed."""
+        ...
+
+    async def expire_due(self, now: datetime, limit: int) -> tuple[LoanOffer, ...]:
+        """Move up to ``limit`` ACTIVE offers whose ``valid_until`` is at or before ``now`` to
+        EXPIRED; returns exactly the offers this call changed (safe with concurrent callers on
+        other replicas: an offer is returned by one caller only)."""
+        ...
+
+    async def repricing_batch(self, below_version: int, now: datetime, max_answers: int
+                              ) -> tuple[RepricingGroup, ...]:
+        """Up to ``max_answers`` answers (offer sets) that still have ACTIVE, unexpired offers
+        priced under a policy version below ``below_version``: each with its request and those
+        offers (rank order). Read-only; the caller transitions the offers."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RepricingGroup:
+    user_id: str
+    request: LoanRequest
+    offers: tuple[LoanOffer, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRecord:
+    policy: PricingPolicy
+    source_toml: str
+    active: bool
+    published_at: datetime
+
 
 class PolicyRepository(Protocol):
     """Versioned pricing policies. Versions are immutable once stored; exactly one is active.
@@ -88,6 +141,35 @@ class PolicyRepository(Protocol):
 
     async def add(self, policy: PricingPolicy, source_toml: str, activate: bool) -> None: ...
 
+    async def record(self, version: int | None = None) -> PolicyRecord | None:
+        """The stored version (``None``: the active one) with its source and publication."""
+        ...
+
+    async def latest_version(self) -> int | None:
+        """The highest version ever stored (active or not), ``None`` before the first."""
+        ...
+
+
+class IdempotencyRepository(Protocol):
+    """Answers of idempotent mutations, by operation and client key, kept with the transaction
+    that produced them. ``add`` raises ``Conflict`` (at once or at commit) when the same key was
+    stored meanwhile by a concurrent request."""
+
+    async def get(self, operation: str, key: str) -> StoredOutcome | None: ...
+
+    async def add(self, operation: str, key: str, subject_id: str, outcome: OfferOutcome
+                  ) -> None: ...
+
+
+class BehaviorEventRepository(Protocol):
+    """Behaviour events reported by lender systems. ``add`` returns ``False`` (and stores
+    nothing) when an event with the same ``event_id`` is already stored. ``counts`` counts the
+    user's events inside each type's window ending at ``now``."""
+
+    async def add(self, event: BehaviorEvent) -> bool: ...
+
+    async def counts(self, user_id: str, now: datetime) -> BehaviorEventCounts: ...
+
 
 class UnitOfWork(Protocol):
     """One database transaction. Use as ``async with uow:``; nothing is durable until
@@ -96,6 +178,8 @@ class UnitOfWork(Protocol):
     applicants: ApplicantRepository
     offers: OfferRepository
     policies: PolicyRepository
+    idempotency: IdempotencyRepository
+    behavior_events: BehaviorEventRepository
 
     async def __aenter__(self) -> Self: ...
 

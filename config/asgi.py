@@ -9,6 +9,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+from adapters.events.redis_bus import RedisEventBus
 from adapters.metrics.prometheus import instrument_pool
 from config.container import Container, build_container, shutdown
 from config.logging import configure_logging
@@ -24,6 +25,9 @@ def api_options(settings: Settings) -> ApiOptions:
     return ApiOptions(
         graphiql=settings.graphiql_enabled,
         instance_id=settings.instance_id,
+        allowed_origins=settings.ws_allowed_origin_list,
+        max_subscriptions_per_connection=settings.ws_max_subscriptions,
+        connection_init_timeout_s=settings.ws_connection_init_timeout_s,
         schema=SchemaOptions(
             introspection=settings.introspection_enabled,
             max_depth=settings.max_query_depth,
@@ -49,9 +53,20 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             log.warning("DEVELOPMENT PROFILE: GraphiQL, introspection and field suggestions are ON. "
                         "Set LOAN_OFFERS_PROFILE=prod for a deployment.")
         await container.bootstrap_policy().execute(settings.policy_file.read_text())
+        events = container.events()
+        if isinstance(events, RedisEventBus):
+            await events.start()
+            if not await events.wait_until_listening(timeout_s=5.0):
+                log.warning("Redis event listener not connected yet; subscribers on this "
+                            "process miss other replicas' events until it is")
+        sweeper = container.expiry_sweeper()
+        await sweeper.start()
         try:
             yield
         finally:
+            await sweeper.stop()
+            if isinstance(events, RedisEventBus):
+                await events.stop()
             await shutdown(container)  # the database pool and the Redis connections
 
     app = create_api(container.api_services(), api_options(settings), lifespan=lifespan)

@@ -14,6 +14,7 @@ from dependency_injector import containers, providers
 
 from adapters.cache.applicant_cache import REDIS_NAMESPACE, AiocacheApplicantCache
 from adapters.events.in_process import InProcessEventBus
+from adapters.events.redis_bus import RedisEventBus
 from adapters.metrics.prometheus import (
     PrometheusCacheStats,
     PrometheusOfferMetrics,
@@ -28,18 +29,25 @@ from adapters.system import SystemClock, UlidGenerator
 from application.applicant_reader import ApplicantReader, HistoryReader
 from application.challenger import PolicyRouter
 from application.policy_source import ActivePolicySource
+from application.use_cases.accept_offer import AcceptOffer
 from application.use_cases.bootstrap_policy import BootstrapPolicy
 from application.use_cases.challenger import ManageChallenger
+from application.use_cases.decline_offer import DeclineOffer
+from application.use_cases.expire_offers import ExpireOffers
 from application.use_cases.generate_offers import GenerateOffers
 from application.use_cases.get_offer import GetOffer
+from application.use_cases.get_pricing_policy import GetPricingPolicy
 from application.use_cases.import_applicants import ImportApplicants
 from application.use_cases.offer_history import GetApplicant, GetOfferHistory
 from application.use_cases.policy_drafts import PolicyDiff, SavePolicyDraft
+from application.use_cases.publish_pricing_policy import PublishPricingPolicy
+from application.use_cases.record_behavior_event import RecordBehaviorEvent
 from application.use_cases.seed_applicants import SeedApplicants
 from application.use_cases.simulate_policy import SimulatePolicy
 from application.use_cases.upsert_applicant import UpsertApplicant
+from config.expiry_sweeper import ExpirySweeper
 from config.settings import Settings
-from graphql_api.context import ApiServices
+from graphql_api.context import ApiLimits, ApiServices
 
 
 def _engine(settings: Settings):
@@ -73,6 +81,18 @@ def _redis_cache(settings: Settings) -> Any:
         # The adapter writes JSON text; the default JsonSerializer would encode it twice.
         serializer=StringSerializer(), connection_pool_kwargs=pool_options,
     )
+
+
+def _event_bus(settings: Settings) -> InProcessEventBus | RedisEventBus:
+    """Redis pub/sub when ``redis_url`` is set (events reach every replica), else in-process."""
+    if settings.redis_url is None:
+        return InProcessEventBus()
+    return RedisEventBus(settings.redis_url, timeout_s=max(settings.cache_timeout_s, 1.0))
+
+
+def _limits(settings: Settings) -> ApiLimits:
+    return ApiLimits(max_page_size=settings.max_page_size,
+                     max_policy_source_bytes=settings.max_policy_source_bytes)
 
 
 def _readiness(engine, cache: AiocacheApplicantCache, timeout_s: float):
@@ -125,7 +145,7 @@ class Container(containers.DeclarativeContainer):
         history_ttl=settings.provided.cache_history_ttl_s,
         retry_after=settings.provided.cache_retry_after_s,
     )
-    events = providers.Singleton(InProcessEventBus)
+    events = providers.Singleton(_event_bus, settings)
 
     applicant_reader = providers.Singleton(ApplicantReader, uow_factory, applicant_cache)
     history_reader = providers.Singleton(HistoryReader, uow_factory, applicant_cache, clock)
@@ -146,7 +166,8 @@ class Container(containers.DeclarativeContainer):
                                           policy_source, events, clock, ids, history_reader,
                                           metrics=offer_metrics, router=policy_router)
     get_offer = providers.Singleton(GetOffer, uow_factory, clock)
-    offer_history = providers.Singleton(GetOfferHistory, uow_factory, applicant_reader, clock)
+    offer_history = providers.Singleton(GetOfferHistory, uow_factory, applicant_reader, clock,
+                                        settings.provided.max_page_size)
     get_applicant = providers.Singleton(GetApplicant, applicant_reader, history_reader)
     upsert_applicant = providers.Singleton(UpsertApplicant, uow_factory, applicant_cache, clock)
     import_applicants = providers.Factory(ImportApplicants, uow_factory, applicant_cache, clock)
@@ -154,16 +175,32 @@ class Container(containers.DeclarativeContainer):
     simulate_policy = providers.Singleton(SimulatePolicy, portfolio_sample, policy_source, clock,
                                           settings.provided.simulation_max_sample)
 
+    accept_offer = providers.Singleton(AcceptOffer, uow_factory, events, clock, applicant_cache,
+                                       offer_metrics)
+    decline_offer = providers.Singleton(DeclineOffer, uow_factory, events, clock,
+                                        applicant_cache, offer_metrics)
+    record_behavior_event = providers.Singleton(RecordBehaviorEvent, uow_factory, applicant_cache,
+                                                clock, ids)
+    get_pricing_policy = providers.Singleton(GetPricingPolicy, uow_factory)
+    publish_pricing_policy = providers.Singleton(PublishPricingPolicy, uow_factory, policy_source,
+                                                 events, clock, ids, applicant_cache)
+    expire_offers = providers.Singleton(ExpireOffers, uow_factory, events, clock,
+                                        settings.provided.expiry_sweep_batch)
+    expiry_sweeper = providers.Singleton(ExpirySweeper, expire_offers,
+                                         settings.provided.expiry_sweep_interval_s)
+
     readiness = providers.Singleton(_readiness, engine, applicant_cache,
                                     settings.provided.readiness_timeout_s)
-    api_services = providers.Singleton(ApiServices, generate_offers=generate_offers,
-                                       get_offer=get_offer, subscriber=events,
-                                       readiness=readiness, offer_history=offer_history,
-                                       get_applicant=get_applicant,
-                                       upsert_applicant=upsert_applicant,
-                                       simulate_policy=simulate_policy, challenger=challenger,
-                                       save_policy_draft=save_policy_draft,
-                                       policy_versions=policy_versions, policy_diff=policy_diff)
+    api_limits = providers.Singleton(_limits, settings)
+    api_services = providers.Singleton(
+        ApiServices, generate_offers=generate_offers, get_offer=get_offer, subscriber=events,
+        readiness=readiness, offer_history=offer_history, get_applicant=get_applicant,
+        upsert_applicant=upsert_applicant, accept_offer=accept_offer,
+        decline_offer=decline_offer, record_behavior_event=record_behavior_event,
+        get_pricing_policy=get_pricing_policy, publish_pricing_policy=publish_pricing_policy,
+        limits=api_limits, simulate_policy=simulate_policy, challenger=challenger,
+        save_policy_draft=save_policy_draft, policy_versions=policy_versions,
+        policy_diff=policy_diff)
 
 
 async def shutdown(container: Container) -> None:

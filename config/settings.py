@@ -62,6 +62,19 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=12, ge=1)
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=2000, ge=10)
+    max_page_size: int = Field(default=100, ge=1, le=10_000)
+    max_policy_source_bytes: int = Field(default=256_000, ge=1_000)
+
+    # WebSocket (subscriptions): cross-origin pages allowed to connect (comma-separated list of
+    # origins such as https://app.example.com, or "*"); same-origin pages and non-browser
+    # clients always may.
+    ws_allowed_origins: str = ""
+    ws_max_subscriptions: int = Field(default=10, ge=1)
+    ws_connection_init_timeout_s: float = Field(default=5.0, gt=0)
+
+    # Background expiry of offers past validUntil (0 turns the sweeper off on this replica).
+    expiry_sweep_interval_s: float = Field(default=30.0, ge=0)
+    expiry_sweep_batch: int = Field(default=500, ge=1)
 
     # Operability (README "Monitoring and resilience").
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
@@ -78,6 +91,10 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+    @property
+    def ws_allowed_origin_list(self) -> tuple[str, ...]:
+        return tuple(o.strip() for o in self.ws_allowed_origins.split(",") if o.strip())
 
     @property
     def is_dev(self) -> bool:

@@ -21,11 +21,22 @@ class OfferDecision(StrEnum):
 
 
 class OfferStatus(StrEnum):
+    """ACTIVE is the only state an offer leaves; every other state is final.
+
+    REPRICED: replaced by an offer priced under a newer policy version (``replaced_by``);
+    WITHDRAWN: taken back without a successor (another offer accepted, or no longer offerable).
+    """
+
     ACTIVE = "ACTIVE"
     ACCEPTED = "ACCEPTED"
     DECLINED = "DECLINED"
     EXPIRED = "EXPIRED"
     WITHDRAWN = "WITHDRAWN"
+    REPRICED = "REPRICED"
+
+    @property
+    def is_final(self) -> bool:
+        return self is not OfferStatus.ACTIVE
 
 
 class Fallback(StrEnum):
@@ -86,6 +97,7 @@ class LoanOffer:
     valid_until: datetime
     status: OfferStatus = OfferStatus.ACTIVE
     inputs_hash: str = ""
+    replaced_by: str | None = None  # the re-priced successor of a REPRICED offer
 
     def with_status(self, status: OfferStatus) -> LoanOffer:
         return replace(self, status=status)

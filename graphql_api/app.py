@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from graphql_api.context import ApiServices, GraphQLContext
@@ -34,10 +38,15 @@ from graphql_api.schema import SchemaOptions, build_schema
 class ApiOptions:
     graphiql: bool = True
     schema: SchemaOptions = field(default_factory=SchemaOptions)
+    # Origins whose pages may open the GraphQL WebSocket (same-origin pages and non-browser
+    # clients always may); ``"*"`` allows every origin.
     allowed_origins: tuple[str, ...] = ()
     instance_id: str | None = None
     metrics: bool = True
     read_attempts: int = 3
+    max_subscriptions_per_connection: int = 10
+    # A WebSocket that sends no ``connection_init`` within this time is closed.
+    connection_init_timeout_s: float = 5.0
 
 
 class LoanOffersGraphQL(GraphQL):
@@ -45,11 +54,22 @@ class LoanOffersGraphQL(GraphQL):
         super().__init__(
             build_schema(options.schema),
             graphql_ide="graphiql" if options.graphiql else None,
+            # GET serves GraphiQL only: no operation (query or mutation) runs over GET, so a
+            # link or an <img> can never trigger one (CSRF) and nothing leaks into URL logs.
             allow_queries_via_get=False,
             allowed_origins=options.allowed_origins,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            max_subscriptions_per_connection=options.max_subscriptions_per_connection,
+            connection_init_wait_timeout=timedelta(seconds=options.connection_init_timeout_s),
         )
         self.services = services
         self.options = options
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and _carries_operation(scope):
+            await _operation_over_get(scope)(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
     async def process_result(self, request: Request,
                              result: ExecutionResult) -> GraphQLHTTPResponse:
@@ -66,6 +86,17 @@ class LoanOffersGraphQL(GraphQL):
             request_id=request_id_of(request.scope),
             read_attempts=self.options.read_attempts,
         )
+
+
+def _carries_operation(scope: Scope) -> bool:
+    return "query" in parse_qs(scope.get("query_string", b"").decode("latin-1"))
+
+
+def _operation_over_get(scope: Scope) -> Response:
+    """HTTP 405 with a GraphQL-shaped, typed error: operations (and so mutations) need POST."""
+    error = {"message": "GraphQL operations are accepted over POST only (GET serves GraphiQL)",
+             "extensions": {"code": "METHOD_NOT_ALLOWED", "requestId": request_id_of(scope)}}
+    return JSONResponse({"errors": [error]}, status_code=405, headers={"Allow": "POST"})
 
 
 def create_app(services: ApiServices, options: ApiOptions,

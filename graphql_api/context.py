@@ -11,13 +11,26 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from application.ports import EventSubscriber, PolicyVersions
+from application.use_cases.accept_offer import AcceptOffer
 from application.use_cases.challenger import ManageChallenger
+from application.use_cases.decline_offer import DeclineOffer
 from application.use_cases.generate_offers import GenerateOffers
 from application.use_cases.get_offer import GetOffer
+from application.use_cases.get_pricing_policy import GetPricingPolicy
 from application.use_cases.offer_history import GetApplicant, GetOfferHistory
 from application.use_cases.policy_drafts import PolicyDiff, SavePolicyDraft
+from application.use_cases.publish_pricing_policy import PublishPricingPolicy
+from application.use_cases.record_behavior_event import RecordBehaviorEvent
 from application.use_cases.simulate_policy import SimulatePolicy
 from application.use_cases.upsert_applicant import UpsertApplicant
+
+
+@dataclass(frozen=True)
+class ApiLimits:
+    """Request-size limits enforced by the resolvers (README "Limits")."""
+
+    max_page_size: int = 100                 # ``first`` of any list or connection
+    max_policy_source_bytes: int = 256_000   # ``publishPricingPolicy(source)``
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,12 @@ class ApiServices:
     offer_history: GetOfferHistory
     get_applicant: GetApplicant
     upsert_applicant: UpsertApplicant
+    accept_offer: AcceptOffer
+    decline_offer: DeclineOffer
+    record_behavior_event: RecordBehaviorEvent
+    get_pricing_policy: GetPricingPolicy
+    publish_pricing_policy: PublishPricingPolicy
+    limits: ApiLimits = field(default_factory=ApiLimits)
     simulate_policy: SimulatePolicy | None = None
     challenger: ManageChallenger | None = None
     save_policy_draft: SavePolicyDraft | None = None

@@ -2,7 +2,8 @@
 
 Expected failures carry ``extensions.code`` from a stable list (api-contract.md): NOT_FOUND,
 BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN, RATE_LIMITED, CONFLICT, UNAVAILABLE, plus
-GRAPHQL_VALIDATION_FAILED and GRAPHQL_PARSE_FAILED for documents the schema rejects.
+GRAPHQL_VALIDATION_FAILED and GRAPHQL_PARSE_FAILED for documents the schema rejects, and
+METHOD_NOT_ALLOWED (HTTP 405) for an operation sent over GET.
 Anything else is masked as "Internal error" with the request id, and logged in full.
 """
 
@@ -22,7 +23,7 @@ T = TypeVar("T")
 
 ERROR_CODES = ("NOT_FOUND", "BAD_USER_INPUT", "UNAUTHENTICATED", "FORBIDDEN", "RATE_LIMITED",
                "CONFLICT", "UNAVAILABLE", "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED",
-               "INTERNAL_SERVER_ERROR")
+               "METHOD_NOT_ALLOWED", "INTERNAL_SERVER_ERROR")
 
 
 def typed_error(code: str, message: str, **extensions: object) -> GraphQLError:
@@ -30,8 +31,19 @@ def typed_error(code: str, message: str, **extensions: object) -> GraphQLError:
 
 
 def from_application_error(exc: ApplicationError) -> GraphQLError:
-    details = {k: v for k, v in exc.details.items() if isinstance(v, str | int | float | bool)}
+    details: dict[str, object] = {}
+    for name, value in exc.details.items():
+        if isinstance(value, str | int | float | bool):
+            details[_camel(name)] = value
+        elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            details[_camel(name)] = list(value)
     return typed_error(exc.code, exc.message, **details)
+
+
+def _camel(name: str) -> str:
+    """``offer_id`` -> ``offerId``: extensions read like the rest of the GraphQL API."""
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
 
 
 async def call(awaitable: Awaitable[T]) -> T:

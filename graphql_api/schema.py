@@ -1,7 +1,9 @@
 """The Strawberry schema: root types merged from one resolver module per feature.
 
 Hardening (documented in README "Limits"): depth, alias and token limits; bounded parser and
-validation caches; introspection and field suggestions off unless enabled (dev profile).
+validation caches; introspection and field suggestions off unless enabled (dev profile). Query
+batching (a JSON array of operations) stays off: Strawberry answers it with HTTP 400 unless
+``StrawberryConfig.batching_config`` enables it, and we never do (one operation, one cost).
 """
 
 from __future__ import annotations
@@ -24,17 +26,23 @@ from strawberry.tools import merge_types
 from graphql_api.errors import MaskUnexpectedErrors
 from graphql_api.metrics import GraphQLMetrics
 from graphql_api.resolvers.applicants import ApplicantMutations, ApplicantQueries
+from graphql_api.resolvers.behavior_events import BehaviorEventMutations
 from graphql_api.resolvers.challenger import ChallengerMutations, ChallengerQueries
+from graphql_api.resolvers.offer_answers import OfferAnswerMutations
 from graphql_api.resolvers.offer_history import OfferHistoryQueries
+from graphql_api.resolvers.offer_updates import OfferSubscriptions
 from graphql_api.resolvers.offers import OfferQueries
 from graphql_api.resolvers.policy_drafts import PolicyDraftMutations, PolicyDraftQueries
+from graphql_api.resolvers.pricing_policy import PricingPolicyMutations, PricingPolicyQueries
 from graphql_api.resolvers.simulation import SimulationQueries
 
 QUERY_PARTS: tuple[type, ...] = (OfferQueries, OfferHistoryQueries, ApplicantQueries,
-                                 SimulationQueries, ChallengerQueries, PolicyDraftQueries)
-MUTATION_PARTS: tuple[type, ...] = (ApplicantMutations, ChallengerMutations,
-                                    PolicyDraftMutations)
-SUBSCRIPTION_PARTS: tuple[type, ...] = ()
+                                 PricingPolicyQueries, SimulationQueries, ChallengerQueries,
+                                 PolicyDraftQueries)
+MUTATION_PARTS: tuple[type, ...] = (ApplicantMutations, OfferAnswerMutations,
+                                    BehaviorEventMutations, PricingPolicyMutations,
+                                    ChallengerMutations, PolicyDraftMutations)
+SUBSCRIPTION_PARTS: tuple[type, ...] = (OfferSubscriptions,)
 
 
 class LoanOffersSchema(strawberry.Schema):

@@ -35,13 +35,16 @@ class OfferDecision(Enum):
     DECLINED = "DECLINED"
 
 
-@strawberry.enum
+@strawberry.enum(description="ACTIVE until answered or closed; every other status is final. "
+                             "REPRICED: replaced by an offer priced under a newer policy version "
+                             "(see replacedBy); WITHDRAWN: taken back without a successor.")
 class OfferStatus(Enum):
     ACTIVE = "ACTIVE"
     ACCEPTED = "ACCEPTED"
     DECLINED = "DECLINED"
     EXPIRED = "EXPIRED"
     WITHDRAWN = "WITHDRAWN"
+    REPRICED = "REPRICED"
 
 
 @strawberry.enum
@@ -120,6 +123,8 @@ class LoanOffer:
     status: OfferStatus
     policy_version: int
     explanation: OfferExplanation
+    replaced_by: strawberry.ID | None = strawberry.field(
+        default=None, description="REPRICED offers: the offer that replaced this one")
 
     @classmethod
     def of(cls, o: DomainOffer) -> LoanOffer:
@@ -146,6 +151,7 @@ class LoanOffer:
                 binding_constraints=list(e.binding_constraints),
                 fallback_applied=e.fallback_applied,
             ),
+            replaced_by=None if o.replaced_by is None else strawberry.ID(o.replaced_by),
         )
 
 

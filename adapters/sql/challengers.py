@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 from sqlalchemy import case, func, insert, true, update
@@ -11,8 +12,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from adapters.sql.errors import as_unavailable, is_unavailable
 from adapters.sql.tables import OfferRow, PolicyChallengerRow, PricingPolicyRow
-from application.errors import Conflict, NotFound
+from application.errors import ApplicationError, Conflict, NotFound
 from application.ports import ArmFigures, ChallengerConfig
 from domain.offers import OfferStatus
 
@@ -29,14 +31,28 @@ class SqlChallengerStore:
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
 
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[AsyncSession]:
+        """A session whose database outages surface as ``Unavailable`` (like the unit of
+        work's): the router reads the running experiment on every ``loanOffers``."""
+        try:
+            async with self._session_factory() as session:
+                yield session
+        except ApplicationError:
+            raise
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise as_unavailable(exc) from exc
+            raise
+
     async def running(self) -> ChallengerConfig | None:
-        async with self._session_factory() as session:
+        async with self._session() as session:
             row = (await session.exec(select(PolicyChallengerRow).where(
                 col(PolicyChallengerRow.running) == true()))).first()
             return None if row is None else _config(row)
 
     async def latest(self) -> ChallengerConfig | None:
-        async with self._session_factory() as session:
+        async with self._session() as session:
             row = (await session.exec(select(PolicyChallengerRow).order_by(
                 col(PolicyChallengerRow.running).desc(),
                 col(PolicyChallengerRow.experiment_id).desc()))).first()
@@ -44,7 +60,7 @@ class SqlChallengerStore:
 
     async def start(self, challenger_version: int, share_bps: int, now: datetime
                     ) -> ChallengerConfig:
-        async with self._session_factory() as session:
+        async with self._session() as session:
             stored = (await session.exec(select(PricingPolicyRow.version, PricingPolicyRow.active)
                                          .where(PricingPolicyRow.version == challenger_version))
                       ).first()
@@ -73,7 +89,7 @@ class SqlChallengerStore:
                                     now)
 
     async def stop(self, now: datetime) -> ChallengerConfig | None:
-        async with self._session_factory() as session:
+        async with self._session() as session:
             row = (await session.exec(select(PolicyChallengerRow).where(
                 col(PolicyChallengerRow.running) == true()))).first()
             if row is None:
@@ -105,7 +121,7 @@ class SqlChallengerStore:
             .group_by(_O.policy_version)
             .order_by(_O.policy_version)
         )
-        async with self._session_factory() as session:
+        async with self._session() as session:
             rows = (await session.exec(statement)).all()
         return [ArmFigures(int(v), int(answers), int(offers), int(acc or 0),
                            round(float(expected or 0.0) / 100, 2), float(won or 0) / 100)

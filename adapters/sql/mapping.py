@@ -248,6 +248,7 @@ def offer_columns(o: LoanOffer, decision_id: str) -> dict[str, Any]:
         "status": o.status.value,
         "inputs_hash": o.inputs_hash,
         "status_changed_at": o.created_at,
+        "replaced_by": o.replaced_by,
     }
 
 
@@ -276,4 +277,5 @@ def offer_from_row(row: Any) -> LoanOffer:
         valid_until=row.valid_until,
         status=OfferStatus(row.status),
         inputs_hash=row.inputs_hash,
+        replaced_by=row.replaced_by,
     )

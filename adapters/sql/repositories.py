@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -22,25 +23,37 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from adapters.codecs import outcome_from_dict, outcome_to_dict
 from adapters.sql.mapping import (
     applicant_columns,
     applicant_from_rows,
     behavior_columns,
     decision_columns,
+    from_paise,
     offer_columns,
     offer_from_row,
 )
 from adapters.sql.tables import (
     ApplicantBehaviorRow,
     ApplicantRow,
+    BehaviorEventRow,
+    IdempotencyKeyRow,
     OfferDecisionRow,
     OfferRow,
     PricingPolicyRow,
     UtcDateTime,
 )
 from application.errors import Conflict
-from application.ports import OfferPage
-from domain.applicant import Applicant
+from application.offer_outcome import OfferOutcome, StoredOutcome
+from application.ports import OfferPage, PolicyRecord, RepricingGroup
+from domain.applicant import Applicant, LoanRequest
+from domain.behavior.events import (
+    BehaviorEvent,
+    BehaviorEventCounts,
+    BehaviorEventType,
+    apply_event_counts,
+    window_start,
+)
 from domain.behavior.history import OfferHistorySummary
 from domain.offers import LoanOffer, OfferSet, OfferStatus
 from domain.policy.model import PricingPolicy
@@ -54,6 +67,9 @@ _BEHAVIOR: Table = ApplicantBehaviorRow.__table__  # type: ignore[assignment]
 _DECISIONS: Table = OfferDecisionRow.__table__  # type: ignore[assignment]
 _OFFERS: Table = OfferRow.__table__  # type: ignore[assignment]
 _POLICIES: Table = PricingPolicyRow.__table__  # type: ignore[assignment]
+_IDEMPOTENCY: Table = IdempotencyKeyRow.__table__  # type: ignore[assignment]
+_EVENTS: Table = BehaviorEventRow.__table__  # type: ignore[assignment]
+_ACTIVE = OfferStatus.ACTIVE.value
 
 
 def utc_now() -> datetime:
@@ -80,11 +96,24 @@ class SqlApplicantRepository:
     #: bind-parameter limits).
     CHUNK_SIZE = 500
 
-    def __init__(self, session: AsyncSession, now: Now = utc_now) -> None:
+    def __init__(self, session: AsyncSession, now: Now = utc_now,
+                 events: SqlBehaviorEventRepository | None = None) -> None:
         self._session = session
         self._now = now
+        self._events = events
 
     async def get(self, user_id: str) -> Applicant | None:
+        """The applicant; with an events repository, its metrics include the recorded events."""
+        applicant = await self._get_stored(user_id)
+        if applicant is None or self._events is None:
+            return applicant
+        now = self._now()
+        counts = await self._events.counts(user_id, now)
+        if counts == BehaviorEventCounts():
+            return applicant
+        return replace(applicant, behavior=apply_event_counts(applicant.behavior, counts, now))
+
+    async def _get_stored(self, user_id: str) -> Applicant | None:
         statement = (
             select(ApplicantRow, ApplicantBehaviorRow)
             .outerjoin(ApplicantBehaviorRow,
@@ -109,7 +138,13 @@ class SqlApplicantRepository:
             for row in (await self._session.exec(statement)).all():
                 applicant = applicant_from_rows(*row)
                 found[applicant.user_id] = applicant
-        return found
+        if self._events is None or not found:
+            return found
+        now = self._now()
+        counts = await self._events.counts_many(list(found), now)
+        return {user_id: replace(a, behavior=apply_event_counts(a.behavior, counts[user_id], now))
+                if counts.get(user_id, BehaviorEventCounts()) != BehaviorEventCounts() else a
+                for user_id, a in found.items()}
 
     async def upsert(self, applicant: Applicant) -> None:
         await self.upsert_many([applicant])
@@ -276,6 +311,89 @@ class SqlOfferRepository:
             return None
         return await self.get(offer_id)
 
+    async def transition(self, offer_id: str, to: OfferStatus, replaced_by: str | None = None
+                         ) -> LoanOffer | None:
+        o = _OFFERS.c
+        values: dict[str, Any] = {"status": to.value, "status_changed_at": self._now()}
+        if replaced_by is not None:
+            values["replaced_by"] = replaced_by
+        statement = (update(_OFFERS).where(o.offer_id == offer_id, o.status == _ACTIVE)
+                     .values(values).returning(*_OFFERS.c))
+        row = (await self._session.exec(statement)).first()
+        return None if row is None else offer_from_row(row)
+
+    async def lock_active(self, user_id: str) -> None:
+        """``SELECT .. FOR UPDATE`` on PostgreSQL; SQLite has one writer at a time anyway."""
+        o = _OFFERS.c
+        await self._session.exec(select(o.offer_id)
+                                 .where(o.user_id == user_id, o.status == _ACTIVE)
+                                 .order_by(o.offer_id).with_for_update())
+
+    async def withdraw_active(self, user_id: str, except_offer_id: str | None = None
+                              ) -> tuple[LoanOffer, ...]:
+        """Offers already past ``valid_until`` are left to the expiry sweep (they expired, nobody
+        withdrew them)."""
+        o = _OFFERS.c
+        now = self._now()
+        statement = update(_OFFERS).where(o.user_id == user_id, o.status == _ACTIVE,
+                                          o.valid_until > literal(now, UtcDateTime()))
+        if except_offer_id is not None:
+            statement = statement.where(o.offer_id != except_offer_id)
+        statement = statement.values(status=OfferStatus.WITHDRAWN.value,
+                                     status_changed_at=now).returning(*_OFFERS.c)
+        rows = (await self._session.exec(statement)).all()
+        return tuple(sorted((offer_from_row(r) for r in rows), key=lambda x: x.offer_id))
+
+    async def expire_due(self, now: datetime, limit: int) -> tuple[LoanOffer, ...]:
+        """On PostgreSQL the candidates are locked with ``SKIP LOCKED``, so replicas sweeping at
+        once split the work instead of queueing; the outer ``status = 'ACTIVE'`` re-check makes
+        the update conditional wherever the candidate was changed meanwhile."""
+        o = _OFFERS.c
+        moment = literal(now, UtcDateTime())
+        # A CTE, evaluated once: as an ``IN (subquery)`` PostgreSQL may re-run a LIMIT ... FOR
+        # UPDATE subquery per outer row and update more than ``limit`` offers.
+        due = (select(o.offer_id).where(o.status == _ACTIVE, o.valid_until <= moment)
+               .order_by(o.valid_until, o.offer_id).limit(limit)
+               .with_for_update(skip_locked=True).cte("due"))
+        statement = (update(_OFFERS).where(o.offer_id.in_(select(due.c.offer_id)),
+                                           o.status == _ACTIVE)
+                     .values(status=OfferStatus.EXPIRED.value, status_changed_at=now)
+                     .returning(*_OFFERS.c))
+        rows = (await self._session.exec(statement)).all()
+        return tuple(sorted((offer_from_row(r) for r in rows), key=lambda x: x.valid_until))
+
+    async def repricing_batch(self, below_version: int, now: datetime, max_answers: int
+                              ) -> tuple[RepricingGroup, ...]:
+        """Locks the offers it returns (``FOR UPDATE`` on PostgreSQL) so that no answer from the
+        customer slips in between this read and the caller's transitions."""
+        o, d = _OFFERS.c, _DECISIONS.c
+        moment = literal(now, UtcDateTime())
+        open_old = (o.status == _ACTIVE, o.policy_version < below_version, o.valid_until > moment)
+        answers = (select(o.decision_id).where(*open_old).group_by(o.decision_id)
+                   .order_by(o.decision_id).limit(max_answers))
+        statement = (select(_OFFERS, d.requested_amount_paise, d.requested_tenure)
+                     .join(_DECISIONS, d.decision_id == o.decision_id)
+                     .where(*open_old, o.decision_id.in_(answers.scalar_subquery()))
+                     # Locked in offer id order, like ``lock_active``: no deadlock with an
+                     # acceptance running meanwhile.
+                     .order_by(o.offer_id)
+                     .with_for_update(of=_OFFERS))
+        rows = sorted((await self._session.exec(statement)).all(),
+                      key=lambda r: (r.decision_id, r.rank))
+        groups: dict[str, list[Any]] = {}
+        for row in rows:
+            groups.setdefault(row.decision_id, []).append(row)
+        result = []
+        for members in groups.values():
+            first = members[0]
+            amount = (None if first.requested_amount_paise is None
+                      else from_paise(first.requested_amount_paise))
+            result.append(RepricingGroup(
+                user_id=first.user_id,
+                request=LoanRequest(amount, first.requested_tenure),
+                offers=tuple(offer_from_row(r) for r in members)))
+        return tuple(result)
+
 
 _CURSOR_TAG = "o1"
 
@@ -351,7 +469,97 @@ class SqlPolicyRepository:
             raise Conflict(f"policy version {policy.version} is already stored "
                            "(versions are immutable)", version=policy.version) from exc
 
+    async def record(self, version: int | None = None) -> PolicyRecord | None:
+        p = _POLICIES.c
+        condition = p.active == true() if version is None else p.version == version
+        row = (await self._session.exec(
+            select(p.version, p.source_toml, p.active, p.published_at).where(condition))).first()
+        if row is None:
+            return None
+        return PolicyRecord(policy=self._parse(row.version, row.source_toml),
+                            source_toml=row.source_toml, active=bool(row.active),
+                            published_at=row.published_at)
+
+    async def latest_version(self) -> int | None:
+        result = await self._session.exec(select(func.max(_POLICIES.c.version)))
+        latest = result.one()
+        return None if latest is None else int(latest)
+
     async def _load(self, condition: Any) -> PricingPolicy | None:
         p = _POLICIES.c
         row = (await self._session.exec(select(p.version, p.source_toml).where(condition))).first()
         return None if row is None else self._parse(row.version, row.source_toml)
+
+
+class SqlIdempotencyRepository:
+    def __init__(self, session: AsyncSession, now: Now = utc_now) -> None:
+        self._session = session
+        self._now = now
+
+    async def get(self, operation: str, key: str) -> StoredOutcome | None:
+        k = _IDEMPOTENCY.c
+        statement = select(k.subject_id, k.response).where(k.operation == operation,
+                                                           k.idempotency_key == key)
+        row = (await self._session.exec(statement)).first()
+        if row is None:
+            return None
+        return StoredOutcome(subject_id=row.subject_id, outcome=outcome_from_dict(row.response))
+
+    async def add(self, operation: str, key: str, subject_id: str, outcome: OfferOutcome
+                  ) -> None:
+        """On PostgreSQL a concurrent insert of the same key waits for the other transaction
+        and then fails here; on SQLite (one writer at a time) at the latest at commit."""
+        try:
+            await self._session.exec(insert(_IDEMPOTENCY), params={
+                "operation": operation, "idempotency_key": key, "subject_id": subject_id,
+                "response": outcome_to_dict(outcome), "created_at": self._now(),
+            })
+        except IntegrityError as exc:
+            raise Conflict("this idempotencyKey is being used by a concurrent request",
+                           reason="IDEMPOTENCY_KEY_IN_USE") from exc
+
+
+class SqlBehaviorEventRepository:
+    def __init__(self, session: AsyncSession, now: Now = utc_now) -> None:
+        self._session = session
+        self._now = now
+
+    async def add(self, event: BehaviorEvent) -> bool:
+        statement = (_upsert_insert(self._session, _EVENTS)
+                     .on_conflict_do_nothing(index_elements=["user_id", "event_id"])
+                     .returning(_EVENTS.c.event_id))
+        result = await self._session.exec(statement, params={
+            "user_id": event.user_id, "event_id": event.event_id, "event_type": event.type.value,
+            "offer_id": event.offer_id, "occurred_at": event.occurred_at,
+            "recorded_at": self._now(),
+        })
+        return result.first() is not None
+
+    async def counts(self, user_id: str, now: datetime) -> BehaviorEventCounts:
+        return (await self.counts_many([user_id], now)).get(user_id, BehaviorEventCounts())
+
+    async def counts_many(self, user_ids: Sequence[str], now: datetime
+                          ) -> dict[str, BehaviorEventCounts]:
+        """Per user, one indexed range scan over their events: a conditional count per type
+        (users without events are left out)."""
+        e = _EVENTS.c
+        columns = []
+        for event_type in BehaviorEventType:
+            condition = e.event_type == event_type.value
+            start = window_start(event_type, now)
+            if start is not None:
+                condition = and_(condition, e.occurred_at >= literal(start, UtcDateTime()))
+            columns.append(func.coalesce(func.sum(case((condition, 1), else_=0)), 0))
+        columns.append(func.max(e.occurred_at))
+        found: dict[str, BehaviorEventCounts] = {}
+        for chunk in _chunks(list(dict.fromkeys(user_ids)), 500):
+            statement = (select(e.user_id, *columns).where(e.user_id.in_(chunk))
+                         .group_by(e.user_id))
+            for user_id, *numbers, last in (await self._session.exec(statement)).all():
+                if isinstance(last, str):  # SQLite loses the column type through max()
+                    last = datetime.fromisoformat(last)
+                if last is not None and last.tzinfo is None:
+                    last = last.replace(tzinfo=UTC)
+                found[user_id] = BehaviorEventCounts.of(
+                    {t: int(n) for t, n in zip(BehaviorEventType, numbers, strict=True)}, last)
+        return found

@@ -164,6 +164,8 @@ class OfferRow(Table, table=True):
     __tablename__ = "offers"
     __table_args__ = (
         Index(None, "user_id", "created_at"),
+        # The expiry sweep and the re-pricing after a publish look for ACTIVE offers by date.
+        Index(None, "status", "valid_until"),
         UniqueConstraint("decision_id", "rank"),
     )
 
@@ -194,6 +196,8 @@ class OfferRow(Table, table=True):
     status: str = Field(sa_type=Code)
     inputs_hash: str = Field(sa_type=String(128))
     status_changed_at: datetime = Field(sa_type=UtcDateTime)
+    # REPRICED offers: the offer priced under the newer policy that replaced this one.
+    replaced_by: str | None = Field(default=None, sa_type=Id)
 
 
 class PricingPolicyRow(Table, table=True):
@@ -235,5 +239,34 @@ class PolicyChallengerRow(Table, table=True):
     ended_at: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
 
 
+class IdempotencyKeyRow(Table, table=True):
+    """The answer given to an idempotent mutation (``acceptOffer``, ``declineOffer``), by the
+    client's key: the same key gets the same answer. Written in the mutation's transaction."""
+
+    __tablename__ = "idempotency_keys"
+
+    operation: str = Field(sa_type=String(64), primary_key=True)
+    idempotency_key: str = Field(sa_type=String(128), primary_key=True)
+    subject_id: str = Field(sa_type=Id)
+    response: dict[str, Any] = Field(sa_type=Json)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class BehaviorEventRow(Table, table=True):
+    """A behaviour event reported by a lender system (``recordBehaviorEvent``); counted into the
+    applicant's behaviour metrics inside each type's window (``domain.behavior.events``)."""
+
+    __tablename__ = "behavior_events"
+    __table_args__ = (Index(None, "user_id", "event_type", "occurred_at"),)
+
+    user_id: str = Field(sa_type=Id, primary_key=True, foreign_key="applicants.user_id",
+                         ondelete="CASCADE")
+    event_id: str = Field(sa_type=Id, primary_key=True)
+    event_type: str = Field(sa_type=Code)
+    offer_id: str | None = Field(default=None, sa_type=Id)
+    occurred_at: datetime = Field(sa_type=UtcDateTime)
+    recorded_at: datetime = Field(sa_type=UtcDateTime)
+
+
 ALL_TABLES = (ApplicantRow, ApplicantBehaviorRow, OfferDecisionRow, OfferRow, PricingPolicyRow,
-              PolicyChallengerRow)
+              PolicyChallengerRow, IdempotencyKeyRow, BehaviorEventRow)

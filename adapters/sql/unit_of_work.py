@@ -1,4 +1,4 @@
-"""The SQL unit of work: one ``AsyncSession``, one transaction, three repositories."""
+"""The SQL unit of work: one ``AsyncSession``, one transaction, its repositories."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from adapters.sql.errors import as_unavailable, is_unavailable
 from adapters.sql.repositories import (
     Now,
     SqlApplicantRepository,
+    SqlBehaviorEventRepository,
+    SqlIdempotencyRepository,
     SqlOfferRepository,
     SqlPolicyRepository,
     utc_now,
@@ -27,6 +29,8 @@ class SqlUnitOfWork:
     applicants: SqlApplicantRepository
     offers: SqlOfferRepository
     policies: SqlPolicyRepository
+    idempotency: SqlIdempotencyRepository
+    behavior_events: SqlBehaviorEventRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession], now: Now = utc_now
                  ) -> None:
@@ -39,9 +43,11 @@ class SqlUnitOfWork:
             raise RuntimeError("this unit of work is already in use")
         session = self._session_factory()
         self._session = session
-        self.applicants = SqlApplicantRepository(session, self._now)
+        self.behavior_events = SqlBehaviorEventRepository(session, self._now)
+        self.applicants = SqlApplicantRepository(session, self._now, self.behavior_events)
         self.offers = SqlOfferRepository(session, self._now)
         self.policies = SqlPolicyRepository(session, self._now)
+        self.idempotency = SqlIdempotencyRepository(session, self._now)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,

@@ -20,17 +20,18 @@ class GetOfferHistory:
     cursor from a previous page). Offers past their validity read as EXPIRED at once."""
 
     def __init__(self, uow_factory: UnitOfWorkFactory, applicants: ApplicantReader,
-                 clock: Clock) -> None:
+                 clock: Clock, max_page: int = MAX_PAGE) -> None:
         self._uow_factory = uow_factory
         self._applicants = applicants
         self._clock = clock
+        self._max_page = max_page  # LOAN_OFFERS_MAX_PAGE_SIZE
 
     async def execute(self, user_id: str, first: int | None = None, after: str | None = None
                       ) -> OfferPage:
-        size = DEFAULT_PAGE if first is None else first
-        if not 1 <= size <= MAX_PAGE:
-            raise InvalidInput(f"first must be between 1 and {MAX_PAGE}, got {size}",
-                               field="first")
+        size = min(DEFAULT_PAGE, self._max_page) if first is None else first
+        if not 1 <= size <= self._max_page:
+            raise InvalidInput(f"first must be between 1 and {self._max_page}, got {size}",
+                               field="first", max=self._max_page)
         if await self._applicants.get(user_id) is None:
             raise NotFound(f"no applicant with id {user_id!r}", user_id=user_id)
         async with self._uow_factory() as uow:

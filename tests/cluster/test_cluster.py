@@ -213,7 +213,7 @@ def _has_offer_updates() -> bool:
                           "(issue 5); this test becomes a plain test when they land")
 async def test_a_subscriber_on_one_replica_receives_events_caused_on_the_other(
         both_replicas: Cluster) -> None:
-    cluster, user = both_replicas, "user-000077"
+    cluster, user = both_replicas, "user-000078"  # approved by the default policy
     a_ws = f"{cluster.replica('replica-a').url.replace('http://', 'ws://')}/graphql"
     b_http = f"{cluster.replica('replica-b').url}/graphql"
     async with websockets.connect(a_ws, subprotocols=["graphql-transport-ws"],
@@ -229,7 +229,7 @@ async def test_a_subscriber_on_one_replica_receives_events_caused_on_the_other(
         offers = await _offers_json(client, b_http, user)
         offer_id = offers["offers"][0]["offerId"]
         accepted = await client.post(b_http, json={
-            "query": "mutation($o: ID!) { acceptOffer(offerId: $o, idempotencyKey: \"k-77\") "
+            "query": "mutation($o: ID!) { acceptOffer(offerId: $o, idempotencyKey: \"k-78\") "
                      "{ offer { offerId status } } }", "variables": {"o": offer_id}})
         assert accepted.headers["x-instance-id"] == "replica-b"
         assert "errors" not in accepted.json(), accepted.text
