@@ -106,10 +106,10 @@ class OfferRepository(Protocol):
         other replicas: an offer is returned by one caller only)."""
         ...
 
-    async def repricing_batch(self, below_version: int, now: datetime, max_answers: int
+    async def repricing_batch(self, version: int, now: datetime, max_answers: int
                               ) -> tuple[RepricingGroup, ...]:
         """Up to ``max_answers`` answers (offer sets) that still have ACTIVE, unexpired offers
-        priced under a policy version below ``below_version``: each with its request and those
+        priced under policy ``version``: each with its request and those
         offers (rank order). Read-only; the caller transitions the offers."""
         ...
 
@@ -147,6 +147,11 @@ class PolicyRepository(Protocol):
 
     async def latest_version(self) -> int | None:
         """The highest version ever stored (active or not), ``None`` before the first."""
+        ...
+
+    async def activate(self, version: int) -> None:
+        """Make the stored ``version`` the one active policy (a stored draft, or a rollback to
+        an earlier version) in this transaction."""
         ...
 
 

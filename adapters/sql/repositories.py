@@ -362,13 +362,13 @@ class SqlOfferRepository:
         rows = (await self._session.exec(statement)).all()
         return tuple(sorted((offer_from_row(r) for r in rows), key=lambda x: x.valid_until))
 
-    async def repricing_batch(self, below_version: int, now: datetime, max_answers: int
+    async def repricing_batch(self, version: int, now: datetime, max_answers: int
                               ) -> tuple[RepricingGroup, ...]:
         """Locks the offers it returns (``FOR UPDATE`` on PostgreSQL) so that no answer from the
         customer slips in between this read and the caller's transitions."""
         o, d = _OFFERS.c, _DECISIONS.c
         moment = literal(now, UtcDateTime())
-        open_old = (o.status == _ACTIVE, o.policy_version < below_version, o.valid_until > moment)
+        open_old = (o.status == _ACTIVE, o.policy_version == version, o.valid_until > moment)
         answers = (select(o.decision_id).where(*open_old).group_by(o.decision_id)
                    .order_by(o.decision_id).limit(max_answers))
         statement = (select(_OFFERS, d.requested_amount_paise, d.requested_tenure)
@@ -484,6 +484,16 @@ class SqlPolicyRepository:
         result = await self._session.exec(select(func.max(_POLICIES.c.version)))
         latest = result.one()
         return None if latest is None else int(latest)
+
+    async def activate(self, version: int) -> None:
+        """Two statements: at most one row may be active at any moment (partial unique index)."""
+        p = _POLICIES.c
+        await self._session.exec(update(_POLICIES).where(p.active == true(), p.version != version)
+                                 .values(active=False))
+        result = await self._session.exec(update(_POLICIES).where(p.version == version)
+                                          .values(active=True))
+        if result.rowcount == 0:
+            raise ValueError(f"no stored policy version {version}")
 
     async def _load(self, condition: Any) -> PricingPolicy | None:
         p = _POLICIES.c

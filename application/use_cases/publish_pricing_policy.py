@@ -1,8 +1,14 @@
-"""PublishPricingPolicy: validate a policy document, store it as the new active version, then
-bring every open offer priced under an older version up to date.
+"""PublishPricingPolicy: validate a policy document, make it the active version, then bring
+every open offer priced under the version it replaces up to date.
 
-Open (ACTIVE, unexpired) offers of an older version are handled per answer (offer set), a batch
-of answers per transaction (their offers locked while it runs):
+The document's ``version`` is either new (above every stored version: stored and activated) or
+a stored, inactive version with exactly this content (a saved draft, or a rollback: activated).
+Anything else is a ``CONFLICT`` (``POLICY_VERSION_NOT_NEWER``, ``POLICY_VERSION_EXISTS``,
+``POLICY_ALREADY_ACTIVE``).
+
+Open (ACTIVE, unexpired) offers of the replaced version are handled per answer (offer set), a
+batch of answers per transaction (their offers locked while it runs); offers of other versions
+(a running challenger's) are left alone:
 
 * REPRICE (default): the answer's original request is priced again with the new policy, the
   applicant's current data and offer history. Old offer of rank k -> REPRICED, ``replaced_by``
@@ -87,12 +93,17 @@ class PublishPricingPolicy:
             raise InvalidInput(str(exc), field="source", errors=tuple(exc.errors)) from exc
         async with self._uow_factory() as uow:
             previous = await uow.policies.active()
-            latest = await uow.policies.latest_version()
-            if latest is not None and policy.version <= latest:
-                raise Conflict(f"policy version {policy.version} is not newer than the latest "
-                               f"stored version {latest}", reason="POLICY_VERSION_NOT_NEWER",
-                               latest_version=latest)
-            await uow.policies.add(policy, source_toml, activate=True)
+            stored = await uow.policies.record(policy.version)
+            if stored is not None:
+                self._check_stored(stored, policy)
+                await uow.policies.activate(policy.version)  # a draft, or a rollback
+            else:
+                latest = await uow.policies.latest_version()
+                if latest is not None and policy.version <= latest:
+                    raise Conflict(f"policy version {policy.version} is not newer than the "
+                                   f"latest stored version {latest}",
+                                   reason="POLICY_VERSION_NOT_NEWER", latest_version=latest)
+                await uow.policies.add(policy, source_toml, activate=True)
             await uow.commit()
         async with self._uow_factory() as uow:
             record = await uow.policies.record(policy.version)
@@ -103,18 +114,30 @@ class PublishPricingPolicy:
             await self._cache.invalidate_all()
         for hook in self._hooks:
             await hook(policy)
-        tally = await self._update_open_offers(policy, open_offers)
+        tally = _Tally()
+        if previous is not None:
+            tally = await self._update_open_offers(policy, previous.version, open_offers)
         return PublishReport(record, previous.version if previous else None,
                              tally.repriced, tally.withdrawn, tally.generated)
 
-    async def _update_open_offers(self, policy: PricingPolicy, action: OpenOfferAction
-                                  ) -> _Tally:
+    @staticmethod
+    def _check_stored(stored: PolicyRecord, policy: PricingPolicy) -> None:
+        if stored.policy != policy:
+            raise Conflict(f"policy version {policy.version} is already stored with other "
+                           "content (versions are immutable)", reason="POLICY_VERSION_EXISTS",
+                           version=policy.version)
+        if stored.active:
+            raise Conflict(f"policy version {policy.version} is already active",
+                           reason="POLICY_ALREADY_ACTIVE", version=policy.version)
+
+    async def _update_open_offers(self, policy: PricingPolicy, previous_version: int,
+                                  action: OpenOfferAction) -> _Tally:
         tally = _Tally()
         while True:
             now = self._clock.now()
             events: list[OfferEvent] = []
             async with self._uow_factory() as uow:
-                groups = await uow.offers.repricing_batch(policy.version, now, self._batch)
+                groups = await uow.offers.repricing_batch(previous_version, now, self._batch)
                 for group in groups:
                     if action is OpenOfferAction.REPRICE:
                         events += await self._reprice(uow, policy, group, tally)

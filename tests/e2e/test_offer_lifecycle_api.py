@@ -161,9 +161,12 @@ async def test_publishing_a_policy_reprices_open_offers(client) -> None:
     assert {o["policyVersion"] for o in fresh} == {2}
     assert (await gql(client, POLICY, v=1))["data"]["pricingPolicy"]["active"] is False
 
-    stale = error_of(await gql(client, PUBLISH, source=source))
-    assert stale["extensions"]["code"] == "CONFLICT"
-    assert stale["extensions"]["reason"] == "POLICY_VERSION_NOT_NEWER"
+    again = error_of(await gql(client, PUBLISH, source=source))
+    assert again["extensions"]["code"] == "CONFLICT"
+    assert again["extensions"]["reason"] == "POLICY_ALREADY_ACTIVE"
+    changed_v1 = active["source"].replace("cost_of_funds = 0.080", "cost_of_funds = 0.085", 1)
+    exists = error_of(await gql(client, PUBLISH, source=changed_v1))
+    assert exists["extensions"]["reason"] == "POLICY_VERSION_EXISTS"
     invalid = error_of(await gql(client, PUBLISH, source="version = 3\nname = 'x'\n"))
     assert invalid["extensions"]["code"] == "BAD_USER_INPUT"
     assert invalid["extensions"]["errors"]

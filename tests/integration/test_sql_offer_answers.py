@@ -5,6 +5,7 @@ windows, re-pricing batches; and the use cases racing themselves on a real datab
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -128,15 +129,15 @@ async def test_expire_due_takes_each_due_offer_once(uow: SqlUnitOfWorkFactory,
     assert {o.status for o in first + rest} == {OfferStatus.EXPIRED}
 
 
-async def test_repricing_batch_groups_open_offers_of_older_versions_by_answer(
+async def test_repricing_batch_groups_open_offers_of_a_version_by_answer(
         uow: SqlUnitOfWorkFactory, stored: list[OfferSet]) -> None:
     first, second = stored
     async with uow() as u:
         await u.offers.transition(first.offers[0].offer_id, OfferStatus.ACCEPTED)
-        groups = await u.offers.repricing_batch(2, NOW, 10)
-        limited = await u.offers.repricing_batch(2, NOW, 1)
-        none_newer = await u.offers.repricing_batch(1, NOW, 10)
-        none_later = await u.offers.repricing_batch(2, NOW + timedelta(days=60), 10)
+        groups = await u.offers.repricing_batch(1, NOW, 10)
+        limited = await u.offers.repricing_batch(1, NOW, 1)
+        none_newer = await u.offers.repricing_batch(2, NOW, 10)
+        none_later = await u.offers.repricing_batch(1, NOW + timedelta(days=60), 10)
     by_ids = {tuple(o.offer_id for o in g.offers): g for g in groups}
     assert set(by_ids) == {tuple(o.offer_id for o in first.offers[1:]),
                            tuple(o.offer_id for o in second.offers)}
@@ -206,6 +207,20 @@ async def test_policy_records_and_latest_version(uow: SqlUnitOfWorkFactory,
         assert await u.policies.latest_version() == 1
     assert active is not None and active.active and active.policy == policy
     assert active.source_toml == policy_toml and active.published_at == NOW
+
+    draft_toml = policy_toml.replace("version = 1\n", "version = 2\n", 1)
+    async with uow() as u:
+        await u.policies.add(replace(policy, version=2), draft_toml, activate=False)
+        await u.commit()
+    async with uow() as u:
+        await u.policies.activate(2)
+        await u.commit()
+    async with uow() as u:
+        assert (await u.policies.record()).policy.version == 2
+        assert (await u.policies.record(1)).active is False
+        assert await u.policies.latest_version() == 2
+        with pytest.raises(ValueError):
+            await u.policies.activate(7)
 
 
 async def test_duplicate_accepts_racing_with_one_key_act_once(

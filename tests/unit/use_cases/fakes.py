@@ -188,11 +188,11 @@ class _Offers:
         changed = [await self.transition(o.offer_id, OfferStatus.EXPIRED) for o in due]
         return tuple(c for c in changed if c)
 
-    async def repricing_batch(self, below_version: int, now: datetime, max_answers: int
+    async def repricing_batch(self, version: int, now: datetime, max_answers: int
                               ) -> tuple[RepricingGroup, ...]:
         groups: dict[str, list[LoanOffer]] = {}
         for o in self._data.offers.values():
-            if (o.status is OfferStatus.ACTIVE and o.policy_version < below_version
+            if (o.status is OfferStatus.ACTIVE and o.policy_version == version
                     and o.valid_until > now):
                 groups.setdefault(self._data.answers[o.offer_id], []).append(o)
         chosen = sorted(groups)[:max_answers]
@@ -231,6 +231,10 @@ class _Policies:
 
     async def latest_version(self) -> int | None:
         return max(self._data.policies, default=None)
+
+    async def activate(self, version: int) -> None:
+        for v, r in list(self._data.policies.items()):
+            self._data.policies[v] = replace(r, active=v == version)
 
 
 class _Idempotency:

@@ -3,6 +3,7 @@ versions are re-priced (or withdrawn) with one event per change, due offers expi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -60,7 +61,7 @@ def publisher_of(uow_factory, policy_source, publisher, clock, ids, hooks=(), ca
                                 hooks=hooks, answers_per_batch=2)
 
 
-async def test_publishing_reprices_every_open_offer_of_older_versions(
+async def test_publishing_reprices_every_open_offer_of_the_replaced_version(
         open_answers: list[OfferSet], uow_factory: FakeUnitOfWorkFactory,
         policy_source: ActivePolicySource, publisher: RecordingPublisher, clock: FakeClock,
         ids: SequentialIds, policy_toml: str, cache: RecordingCache) -> None:
@@ -100,7 +101,7 @@ async def test_publishing_reprices_every_open_offer_of_older_versions(
                 if o.status is OfferStatus.ACTIVE and o.policy_version == 1]
     with pytest.raises(Conflict) as caught:
         await publish.execute(next_version(policy_toml, 2))
-    assert caught.value.details["reason"] == "POLICY_VERSION_NOT_NEWER"
+    assert caught.value.details["reason"] == "POLICY_ALREADY_ACTIVE"
     record = await GetPricingPolicy(uow_factory).execute()
     assert record.policy.version == 2
     assert (await GetPricingPolicy(uow_factory).execute(1)).active is False
@@ -151,3 +152,35 @@ async def test_expiry_marks_due_offers_once_and_tells_subscribers(
     assert await expire.execute() == 0
     assert sorted(publisher.types()) == sorted(("EXPIRED", o.offer_id) for o in offers)
     assert {o.status for o in uow_factory.store.offers.values()} == {OfferStatus.EXPIRED}
+
+
+async def test_stored_versions_publish_as_they_are_and_never_change(
+        open_answers: list[OfferSet], uow_factory: FakeUnitOfWorkFactory,
+        policy_source: ActivePolicySource, publisher: RecordingPublisher, clock: FakeClock,
+        ids: SequentialIds, policy: PricingPolicy, policy_toml: str) -> None:
+    """A saved draft is published by sending its document; version 1 again is a rollback; a
+    stored version with other content, or a new version below the latest, is refused."""
+    draft = next_version(policy_toml, 3)
+    async with uow_factory() as uow:
+        await uow.policies.add(replace(policy, version=3), draft, activate=False)
+        await uow.commit()
+    publish = publisher_of(uow_factory, policy_source, publisher, clock, ids)
+
+    to_draft = await publish.execute(draft)
+    assert to_draft.record.policy.version == 3 and to_draft.previous_version == 1
+    assert to_draft.repriced + to_draft.withdrawn == sum(len(s.offers) for s in open_answers)
+
+    for source, reason in ((next_version(policy_toml, 2), "POLICY_VERSION_NOT_NEWER"),
+                           (draft.replace("validity_working_days = 3",
+                                          "validity_working_days = 4"), "POLICY_VERSION_EXISTS")):
+        with pytest.raises(Conflict) as caught:
+            await publish.execute(source)
+        assert caught.value.details["reason"] == reason
+
+    publisher.events.clear()
+    back = await publish.execute(policy_toml)  # roll back to version 1
+    assert back.record.policy.version == 1 and back.previous_version == 3
+    assert (await policy_source.active()).version == 1
+    open_now = [o for o in uow_factory.store.offers.values() if o.status is OfferStatus.ACTIVE]
+    assert open_now and {o.policy_version for o in open_now} == {1}
+    assert {e.type.value for e in publisher.events} <= {"REPRICED", "WITHDRAWN", "GENERATED"}
