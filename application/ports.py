@@ -165,6 +165,10 @@ class IdempotencyRepository(Protocol):
     async def add(self, operation: str, key: str, subject_id: str, outcome: OfferOutcome
                   ) -> None: ...
 
+    async def purge(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` records stored before ``before``; returns how many."""
+        ...
+
 
 class BehaviorEventRepository(Protocol):
     """Behaviour events reported by lender systems. ``add`` returns ``False`` (and stores

@@ -7,6 +7,7 @@ and events by ``redis_url``.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from aiocache import SimpleMemoryCache
@@ -41,6 +42,7 @@ from application.use_cases.import_applicants import ImportApplicants
 from application.use_cases.offer_history import GetApplicant, GetOfferHistory
 from application.use_cases.policy_drafts import PolicyDiff, SavePolicyDraft
 from application.use_cases.publish_pricing_policy import PublishPricingPolicy
+from application.use_cases.purge_idempotency_keys import PurgeIdempotencyKeys
 from application.use_cases.record_behavior_event import RecordBehaviorEvent
 from application.use_cases.seed_applicants import SeedApplicants
 from application.use_cases.simulate_policy import SimulatePolicy
@@ -88,6 +90,10 @@ def _event_bus(settings: Settings) -> InProcessEventBus | RedisEventBus:
     if settings.redis_url is None:
         return InProcessEventBus()
     return RedisEventBus(settings.redis_url, timeout_s=max(settings.cache_timeout_s, 1.0))
+
+
+def _hours(settings: Settings) -> timedelta:
+    return timedelta(hours=settings.idempotency_retention_h)
 
 
 def _limits(settings: Settings) -> ApiLimits:
@@ -186,8 +192,11 @@ class Container(containers.DeclarativeContainer):
                                                  events, clock, ids, applicant_cache)
     expire_offers = providers.Singleton(ExpireOffers, uow_factory, events, clock,
                                         settings.provided.expiry_sweep_batch)
+    purge_idempotency_keys = providers.Singleton(PurgeIdempotencyKeys, uow_factory, clock,
+                                                 providers.Factory(_hours, settings))
     expiry_sweeper = providers.Singleton(ExpirySweeper, expire_offers,
-                                         settings.provided.expiry_sweep_interval_s)
+                                         settings.provided.expiry_sweep_interval_s,
+                                         purge_idempotency_keys)
 
     readiness = providers.Singleton(_readiness, engine, applicant_cache,
                                     settings.provided.readiness_timeout_s)

@@ -1,5 +1,6 @@
 """The background task that expires offers past ``validUntil`` (``ExpireOffers``) every
-``LOAN_OFFERS_EXPIRY_SWEEP_INTERVAL_S`` seconds, on every replica.
+``LOAN_OFFERS_EXPIRY_SWEEP_INTERVAL_S`` seconds, on every replica, and forgets idempotency
+records past their retention (``PurgeIdempotencyKeys``).
 
 Replicas need no leader: the repository's conditional update hands each due offer to exactly
 one of them, so each EXPIRED event is sent once. A failed sweep (database down) is logged and
@@ -14,13 +15,16 @@ import logging
 import random
 
 from application.use_cases.expire_offers import ExpireOffers
+from application.use_cases.purge_idempotency_keys import PurgeIdempotencyKeys
 
 log = logging.getLogger("loan_offers.expiry")
 
 
 class ExpirySweeper:
-    def __init__(self, expire: ExpireOffers, interval_s: float) -> None:
+    def __init__(self, expire: ExpireOffers, interval_s: float,
+                 purge: PurgeIdempotencyKeys | None = None) -> None:
         self._expire = expire
+        self._purge = purge
         self._interval = interval_s
         self._task: asyncio.Task[None] | None = None
         self.sweeps = 0
@@ -40,6 +44,8 @@ class ExpirySweeper:
 
     async def sweep_once(self) -> int:
         expired = await self._expire.execute()
+        if self._purge is not None:
+            await self._purge.execute()
         self.sweeps += 1
         self.expired += expired
         if expired:

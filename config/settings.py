@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     # Background expiry of offers past validUntil (0 turns the sweeper off on this replica).
     expiry_sweep_interval_s: float = Field(default=30.0, ge=0)
     expiry_sweep_batch: int = Field(default=500, ge=1)
+    # How long the answer to an idempotent mutation is kept for retries with the same key.
+    idempotency_retention_h: float = Field(default=168.0, gt=0)
 
     # Operability (README "Monitoring and resilience").
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")

@@ -17,7 +17,19 @@ from functools import lru_cache
 from typing import Any, TypeVar
 from uuid import uuid4
 
-from sqlalchemy import Table, and_, case, func, insert, literal, or_, true, update
+from sqlalchemy import (
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -527,6 +539,15 @@ class SqlIdempotencyRepository:
         except IntegrityError as exc:
             raise Conflict("this idempotencyKey is being used by a concurrent request",
                            reason="IDEMPOTENCY_KEY_IN_USE") from exc
+
+    async def purge(self, before: datetime, limit: int) -> int:
+        k = _IDEMPOTENCY.c
+        old = (select(k.operation, k.idempotency_key)
+               .where(k.created_at < literal(before, UtcDateTime())).limit(limit).cte("old"))
+        statement = delete(_IDEMPOTENCY).where(tuple_(k.operation, k.idempotency_key).in_(
+            select(old.c.operation, old.c.idempotency_key))).returning(k.idempotency_key)
+        # Counted from RETURNING: SQLite reports no row count for a statement with a CTE.
+        return len((await self._session.exec(statement)).all())
 
 
 class SqlBehaviorEventRepository:

@@ -166,6 +166,18 @@ async def test_idempotency_records_read_back_equal_and_keys_are_unique(
             await u.idempotency.add("acceptOffer", "k1", "other", outcome)
             await u.commit()
 
+    async with uow() as u:  # stored at NOW (the repositories' clock)
+        for n in range(2, 5):
+            await u.idempotency.add("acceptOffer", f"k{n}", "x", outcome)
+        await u.commit()
+    async with uow() as u:
+        assert await u.idempotency.purge(NOW, 10) == 0
+        assert await u.idempotency.purge(NOW + timedelta(seconds=1), 3) == 3
+        assert await u.idempotency.purge(NOW + timedelta(seconds=1), 3) == 1
+        await u.commit()
+    async with uow() as u:
+        assert await u.idempotency.get("acceptOffer", "k1") is None
+
 
 async def test_behavior_events_count_inside_their_windows_and_feed_the_applicant(
         uow: SqlUnitOfWorkFactory, stored: list[OfferSet], applicant: Applicant,

@@ -250,6 +250,13 @@ class _Idempotency:
             raise Conflict("key in use")
         self._data.idempotency[(operation, key)] = StoredOutcome(subject_id, outcome)
 
+    async def purge(self, before: datetime, limit: int) -> int:
+        old = [k for k, v in self._data.idempotency.items()
+               if v.outcome.decided_at < before][:limit]
+        for k in old:
+            del self._data.idempotency[k]
+        return len(old)
+
 
 class _Events:
     def __init__(self, data: Store) -> None:

@@ -43,3 +43,24 @@ async def test_interval_zero_turns_the_sweeper_off() -> None:
     await sweeper.stop()
     assert expire.calls == 0
     assert await sweeper.sweep_once() == 2  # a manual sweep still works
+
+
+async def test_idempotency_answers_are_forgotten_after_the_retention(
+        uow_factory, clock, publisher) -> None:
+    from datetime import timedelta
+
+    from application.offer_outcome import OfferOutcome
+    from application.use_cases.purge_idempotency_keys import PurgeIdempotencyKeys
+    from tests.unit.use_cases.fakes import NOW
+
+    class _Offer:  # only decided_at matters to the purge
+        pass
+
+    async with uow_factory() as uow:
+        for n, age in enumerate((timedelta(days=8), timedelta(days=6), timedelta(days=9))):
+            outcome = OfferOutcome(_Offer(), (), NOW - age)  # type: ignore[arg-type]
+            await uow.idempotency.add("acceptOffer", f"k{n}", "x", outcome)
+        await uow.commit()
+    purge = PurgeIdempotencyKeys(uow_factory, clock, timedelta(days=7), batch_size=1)
+    assert await purge.execute() == 2
+    assert [k for _, k in uow_factory.store.idempotency] == ["k1"]
