@@ -47,7 +47,8 @@ async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[http
     """A private app and database: publishing a policy here must not reach other modules."""
     db = Path(tmp_path_factory.mktemp("lifecycle")) / "lifecycle.db"
     settings = Settings(database_url=f"sqlite+aiosqlite:///{db}", profile="dev",
-                        expiry_sweep_interval_s=0, max_policy_source_bytes=100_000)
+                        expiry_sweep_interval_s=0, max_policy_source_bytes=100_000,
+                        max_page_size=10)
     await asyncio.to_thread(upgrade_to_head, settings.database_url)
     container = build_container(settings)
     await container.bootstrap_policy().execute(settings.policy_file.read_text())
@@ -194,3 +195,12 @@ async def test_batching_and_form_posts_are_refused(client) -> None:
     assert response.status_code == 400
     form = await client.post("/graphql", data={"query": "{ __typename }"})
     assert form.status_code == 400
+
+
+async def test_list_sizes_are_bounded_by_the_page_size_setting(client) -> None:
+    history = "query($u: ID!, $n: Int) { offerHistory(userId: $u, first: $n) { totalCount } }"
+    ok = await gql(client, history, u="user-000001", n=10)
+    assert "errors" not in ok, ok
+    too_many = error_of(await gql(client, history, u="user-000001", n=11))
+    assert too_many["extensions"]["code"] == "BAD_USER_INPUT"
+    assert too_many["extensions"]["field"] == "first" and too_many["extensions"]["max"] == 10
