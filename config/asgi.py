@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                             "process miss other replicas' events until it is")
         sweeper = container.expiry_sweeper()
         await sweeper.start()
+        await container.applicant_cache().start()  # other processes' invalidations
         try:
             yield
         finally:

@@ -14,6 +14,7 @@ from aiocache import SimpleMemoryCache
 from dependency_injector import containers, providers
 
 from adapters.cache.applicant_cache import REDIS_NAMESPACE, AiocacheApplicantCache
+from adapters.cache.invalidation_bus import RedisInvalidationBus
 from adapters.events.in_process import InProcessEventBus
 from adapters.events.redis_bus import RedisEventBus
 from adapters.metrics.prometheus import (
@@ -101,6 +102,17 @@ def _limits(settings: Settings) -> ApiLimits:
                      max_policy_source_bytes=settings.max_policy_source_bytes)
 
 
+def _invalidation_bus(settings: Settings) -> RedisInvalidationBus | None:
+    """Its own client: a subscription holds a connection and waits without a read timeout."""
+    if settings.redis_url is None:
+        return None
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(settings.redis_url, socket_connect_timeout=settings.cache_timeout_s,
+                            health_check_interval=30)
+    return RedisInvalidationBus(client, retry_after=max(settings.cache_retry_after_s, 0.1))
+
+
 def _readiness(engine, cache: AiocacheApplicantCache, timeout_s: float):
     """The ``/readyz`` report. Never raises and never waits longer than ``timeout_s``."""
 
@@ -145,11 +157,12 @@ class Container(containers.DeclarativeContainer):
     cache_stats = providers.Singleton(PrometheusCacheStats)
     l1_cache = providers.Singleton(SimpleMemoryCache, namespace="l1")
     l2_cache = providers.Singleton(_redis_cache, settings)
+    invalidation_bus = providers.Singleton(_invalidation_bus, settings)
     applicant_cache = providers.Singleton(
         AiocacheApplicantCache, l1=l1_cache, l1_ttl=settings.provided.cache_l1_ttl_s,
         l2=l2_cache, l2_ttl=settings.provided.cache_ttl_s, stats=cache_stats,
         history_ttl=settings.provided.cache_history_ttl_s,
-        retry_after=settings.provided.cache_retry_after_s,
+        retry_after=settings.provided.cache_retry_after_s, bus=invalidation_bus,
     )
     events = providers.Singleton(_event_bus, settings)
 
@@ -214,6 +227,7 @@ class Container(containers.DeclarativeContainer):
 
 async def shutdown(container: Container) -> None:
     """Release what the container opened: the database pool and the Redis connections."""
+    await container.applicant_cache().stop()
     l2 = container.l2_cache()
     if l2 is not None:
         await l2.close()

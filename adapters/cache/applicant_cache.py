@@ -12,8 +12,9 @@ holding JSON text under the ``loan-offers:`` prefix, readable with ``redis-cli``
 
 Invalidation: ``invalidate(user_id)`` drops both keys of a user on both levels (applicant
 data changed, or an offer of theirs was accepted or declined); ``invalidate_many`` for imports;
-``invalidate_all`` for a new pricing policy. L1 of *other* processes cannot be reached: their
-entries live at most ``l1_ttl`` seconds (5 s by default), which bounds the staleness.
+``invalidate_all`` for a new pricing policy. With Redis, each invalidation is also published
+to the other processes, which drop the keys from their L1 (``invalidation_bus``); whatever that
+best-effort broadcast misses lives at most ``l1_ttl`` seconds (5 s by default).
 
 Fails open: a backend error, timeout or outage is logged, counted (``stats.errors``) and treated
 as a miss or a no-op; it never fails a request. After an L2 error, reads and fills skip Redis
@@ -33,6 +34,7 @@ from typing import Any, TypeVar
 
 from aiocache.base import BaseCache
 
+from adapters.cache.invalidation_bus import RedisInvalidationBus
 from adapters.codecs import applicant_from_dict, applicant_to_dict
 from domain.applicant import Applicant
 from domain.behavior.history import OfferHistorySummary
@@ -99,7 +101,8 @@ class AiocacheApplicantCache:
                  l2_ttl: float = 300.0, stats: CacheStats | None = None,
                  on_error: Callable[[str, BaseException], None] | None = None,
                  history_ttl: float = 60.0, retry_after: float = 1.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 bus: RedisInvalidationBus | None = None) -> None:
         self._l1 = l1 if l1_ttl > 0 else None  # aiocache reads ttl=0 as "forever": 0 means off
         self._l1_ttl = l1_ttl
         self._l2, self._l2_ttl, self._history_ttl = l2, l2_ttl, history_ttl
@@ -108,6 +111,25 @@ class AiocacheApplicantCache:
         self._retry_after = retry_after
         self._monotonic = monotonic
         self._l2_down_until = 0.0
+        self._bus = bus
+
+    async def start(self) -> None:
+        """Listen for other processes' invalidations (needs a running event loop)."""
+        if self._bus is not None and self._l1 is not None:
+            self._bus.start(self._drop_local)
+
+    async def stop(self) -> None:
+        if self._bus is not None:
+            await self._bus.stop()
+
+    async def _drop_local(self, keys: Iterable[str] | None) -> None:
+        if self._l1 is None:
+            return
+        if keys is None:
+            await self._safe("clear", self._l1.clear())
+            return
+        for key in keys:
+            await self._safe("delete", self._l1.delete(key))
 
     @staticmethod
     def key(user_id: str) -> str:
@@ -148,6 +170,7 @@ class AiocacheApplicantCache:
                 names = [self._l2.build_key(k) for k in keys[start:start + BATCH]]
                 await self._safe_l2("delete", lambda n=names: self._l2.raw("delete", *n),
                                     probe=True)
+        await self._publish(keys)
         self.stats.invalidations += len(keys)
 
     async def invalidate_all(self) -> None:
@@ -157,6 +180,12 @@ class AiocacheApplicantCache:
             await self._safe("clear", self._l1.clear())
         if self._l2 is not None:
             await self._safe_l2("clear", self._clear_l2, probe=True)
+        await self._publish(None)
+
+    async def _publish(self, keys: list[str] | None) -> None:
+        if self._bus is not None:
+            bus = self._bus
+            await self._safe_l2("publish", lambda: bus.publish(keys), probe=True)
 
     async def _clear_l2(self) -> None:
         assert self._l2 is not None

@@ -140,3 +140,85 @@ async def test_redis_down_fails_open_and_comes_back(l2, redis_server: RedisServe
     assert await cache.get(a.user_id) == a
     assert raw.exists(f"loan-offers:applicant:{a.user_id}")
     assert cache.stats.hits["l2"] == 1
+
+
+# --- other processes' in-process level ---------------------------------------------------------
+
+def with_bus(l2, redis_url: str) -> AiocacheApplicantCache:
+    from redis.asyncio import Redis
+
+    from adapters.cache.invalidation_bus import RedisInvalidationBus
+
+    bus = RedisInvalidationBus(Redis.from_url(redis_url), retry_after=0.1)
+    return AiocacheApplicantCache(SimpleMemoryCache(), 60, l2, l2_ttl=300, retry_after=0.1,
+                                  bus=bus)
+
+
+async def eventually(condition, timeout: float = 5.0) -> None:
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.02)
+
+
+async def test_an_invalidation_reaches_the_other_processes_l1(l2, redis_url: str) -> None:
+    here, there = with_bus(l2, redis_url), with_bus(l2, redis_url)
+    await here.start()
+    await there.start()
+    try:
+        await here._bus.subscribed.wait()
+        await there._bus.subscribed.wait()
+        a, b = APPLICANTS[0], APPLICANTS[1]
+        await here.put(a)
+        await here.put(b)
+        assert await there.get(a.user_id) == a and await there.get(b.user_id) == b  # in its L1
+        await l2.set(here.key(a.user_id), "stale-but-unread")  # proves L1 serves the next read
+
+        await here.invalidate(a.user_id)
+
+        async def dropped() -> bool:
+            return await there._l1.get(there.key(a.user_id)) is None
+
+        await eventually(dropped)
+        assert await there._l1.get(there.key(b.user_id)) == b   # only that user
+        assert here._bus.received == 0                          # its own message is ignored
+
+        await here.invalidate_all()
+
+        async def all_dropped() -> bool:
+            return await there._l1.get(there.key(b.user_id)) is None
+
+        await eventually(all_dropped)
+    finally:
+        await here.stop()
+        await there.stop()
+
+
+async def test_the_listener_survives_a_redis_restart_and_clears_l1(
+        l2, redis_url: str, redis_server: RedisServer) -> None:
+    here, there = with_bus(l2, redis_url), with_bus(l2, redis_url)
+    await there.start()
+    try:
+        await there._bus.subscribed.wait()
+        a = APPLICANTS[0]
+        await there.put(a)
+        redis_server.stop()
+        redis_server.start()
+
+        async def resubscribed_and_cleared() -> bool:
+            return (there._bus.subscribed.is_set()
+                    and await there._l1.get(there.key(a.user_id)) is None)
+
+        await eventually(resubscribed_and_cleared)
+        await there.put(a)  # Redis is back: fills work again
+        await here.invalidate(a.user_id)
+
+        async def dropped() -> bool:
+            return await there._l1.get(there.key(a.user_id)) is None
+
+        await eventually(dropped)
+    finally:
+        await here.stop()
+        await there.stop()
