@@ -11,4 +11,5 @@ BENCHMARKS = {
     "domain": "benchmarks.domain_bench",
     "simulation": "benchmarks.simulation_bench",
     "http": "benchmarks.http_bench",
+    "data": "benchmarks.data_bench",
 }
