@@ -6,7 +6,7 @@ an adapter must honour (the integration tests hold every adapter to it).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -29,7 +29,9 @@ class ApplicantRepository(Protocol):
     (``domain.behavior.events.apply_event_counts``), so never ``upsert`` an applicant read back
     from ``get`` (the events would count twice).
     ``upsert`` inserts or replaces the applicant (identity: ``user_id``) within the unit of
-    work's transaction; ``upsert_many`` does that for many (ids unique within the call).
+    work's transaction; ``upsert_many`` does that for many (ids unique within the call), and
+    with ``behavior_fields`` overwrites only those behaviour counters of an existing applicant
+    (atomically: the others keep whatever is stored at that moment).
     """
 
     async def get(self, user_id: str) -> Applicant | None: ...
@@ -38,7 +40,8 @@ class ApplicantRepository(Protocol):
 
     async def upsert(self, applicant: Applicant) -> None: ...
 
-    async def upsert_many(self, applicants: Sequence[Applicant]) -> None: ...
+    async def upsert_many(self, applicants: Sequence[Applicant],
+                          behavior_fields: Collection[str] | None = None) -> None: ...
 
     async def add_many(self, applicants: Sequence[Applicant]) -> int:
         """Insert applicants whose ids do not exist yet; returns how many were inserted."""

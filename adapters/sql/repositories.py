@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -67,6 +67,7 @@ from domain.behavior.events import (
     window_start,
 )
 from domain.behavior.history import OfferHistorySummary
+from domain.behavior.metrics import BehaviorMetrics
 from domain.offers import LoanOffer, OfferSet, OfferStatus
 from domain.policy.model import PricingPolicy
 from domain.policy.parsing import parse_policy_toml
@@ -161,15 +162,22 @@ class SqlApplicantRepository:
     async def upsert(self, applicant: Applicant) -> None:
         await self.upsert_many([applicant])
 
-    async def upsert_many(self, applicants: Sequence[Applicant]) -> None:
+    async def upsert_many(self, applicants: Sequence[Applicant],
+                          behavior_fields: Collection[str] | None = None) -> None:
         """Insert or replace each applicant and its behaviour row (batched multi-row
         ``INSERT .. ON CONFLICT DO UPDATE``); ``created_at`` of existing rows is kept.
-        Ids must be unique within the call."""
+
+        ``behavior_fields`` names the behaviour counters to overwrite on an existing applicant
+        (``None``: all); the others keep their stored values, in the same statement, so a
+        counter incremented concurrently is never written back stale. Ids must be unique."""
         now = self._now()
+        kept_behavior = {"user_id"} | (set() if behavior_fields is None else
+                                       {f.name for f in fields(BehaviorMetrics)}
+                                       - set(behavior_fields))
         for chunk in _chunks(applicants, self.CHUNK_SIZE):
             for table, columns, keep in (
                 (_APPLICANTS, applicant_columns, {"user_id", "created_at"}),
-                (_BEHAVIOR, behavior_columns, {"user_id"}),
+                (_BEHAVIOR, behavior_columns, kept_behavior),
             ):
                 rows = [columns(a, now) for a in chunk]
                 statement = _upsert_insert(self._session, table)

@@ -8,6 +8,7 @@ reported with its line number, and the cache entries of every stored applicant a
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from application.applicant_records import (
     parse_applicant_record,
 )
 from application.ports import ApplicantCache, Clock, UnitOfWorkFactory
+from domain.applicant import Applicant
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +74,15 @@ class ImportApplicants:
             for start in range(0, len(valid), self.CHUNK):
                 chunk = valid[start:start + self.CHUNK]
                 stored = await uow.applicants.get_many([r.user_id for r in chunk])
-                merged = [r.merged_with(stored[r.user_id].behavior if r.user_id in stored
-                                        else None) for r in chunk]
-                await uow.applicants.upsert_many(merged)
                 updated += len(stored)
                 created += len(chunk) - len(stored)
+                # Rows that give the same behaviour counters are written together; counters a
+                # row leaves out keep their stored values.
+                groups: dict[frozenset[str], list[Applicant]] = defaultdict(list)
+                for r in chunk:
+                    groups[frozenset(r.behavior_given)].append(r.applicant)
+                for given, applicants in groups.items():
+                    await uow.applicants.upsert_many(applicants, given)
             await uow.commit()
         await self._cache.invalidate_many(r.user_id for r in valid)
         return ImportReport(count, created, updated, tuple(errors), committed=True)

@@ -12,8 +12,9 @@ from domain.applicant import Applicant
 
 class UpsertApplicant:
     """Validate (every field, :class:`~application.applicant_records.InvalidRecord`), store in
-    one transaction, keeping behaviour counters the record leaves out, then drop everything
-    cached about the applicant (after the commit, so no reader can re-cache the old record)."""
+    one transaction, keeping behaviour counters the record leaves out (atomically, so a
+    concurrent behaviour event is not overwritten), then drop everything cached about the
+    applicant (after the commit, so no reader can re-cache the old record)."""
 
     def __init__(self, uow_factory: UnitOfWorkFactory, cache: ApplicantCache, clock: Clock
                  ) -> None:
@@ -24,9 +25,9 @@ class UpsertApplicant:
     async def execute(self, record: Mapping[str, Any]) -> Applicant:
         parsed = parse_applicant_record(record, self._clock.now().date())
         async with self._uow_factory() as uow:
+            await uow.applicants.upsert_many([parsed.applicant], parsed.behavior_given.keys())
             stored = await uow.applicants.get(parsed.user_id)
-            applicant = parsed.merged_with(stored.behavior if stored is not None else None)
-            await uow.applicants.upsert(applicant)
             await uow.commit()
-        await self._cache.invalidate(applicant.user_id)
-        return applicant
+        await self._cache.invalidate(parsed.user_id)
+        assert stored is not None  # written in this transaction
+        return stored

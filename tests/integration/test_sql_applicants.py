@@ -144,3 +144,25 @@ async def test_upsert_many_and_get_many(uow_factory: SqlUnitOfWorkFactory) -> No
     assert set(found) == {a.user_id for a in portfolio}
     expected = portfolio[:600] + changed
     assert [found[a.user_id] for a in expected] == expected
+
+
+async def test_upsert_many_overwrites_only_the_named_behaviour_counters(
+        uow_factory: SqlUnitOfWorkFactory) -> None:
+    async with uow_factory() as uow:
+        await uow.applicants.upsert(THIN_FILE)
+        await uow.commit()
+    # A lender record that gives only rate comparisons; the stored counters stay as they are.
+    record = replace(THIN_FILE, credit=replace(THIN_FILE.credit, enquiries_6m=5),
+                     behavior=BehaviorMetrics(rate_comparisons_90d=7))
+    newcomer = replace(THIN_FILE, user_id="user-new", behavior=BehaviorMetrics(
+        rate_comparisons_90d=7))
+    async with uow_factory() as uow:
+        await uow.applicants.upsert_many([record, newcomer], {"rate_comparisons_90d"})
+        await uow.commit()
+    async with uow_factory() as uow:
+        stored = await uow.applicants.get(THIN_FILE.user_id)
+        new = await uow.applicants.get("user-new")
+    assert stored is not None and new is not None
+    assert stored.credit.enquiries_6m == 5
+    assert stored.behavior == replace(THIN_FILE.behavior, rate_comparisons_90d=7)
+    assert new.behavior == BehaviorMetrics(rate_comparisons_90d=7)
