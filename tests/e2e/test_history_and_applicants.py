@@ -157,3 +157,30 @@ async def test_declined_answers_raise_the_price_sensitivity(client, app_env) -> 
         after["behavior"]["sensitivityScore"] == 1.0
     history = (await gql(client, APPLICANT, userId=user))["data"]["applicant"]["historySummary"]
     assert history["declined"] == 3 and history["answers"] == 5
+
+
+EVENT = """mutation($e: BehaviorEventInput!) { recordBehaviorEvent(event: $e) { __typename } }"""
+
+
+async def test_an_upsert_neither_loses_nor_doubles_recorded_behaviour_events(client) -> None:
+    user = "lender-events-1"
+    record = {**NEW_APPLICANT, "userId": user,
+              "behavior": {"rateComparisons90d": 2, "loansRepaid": 1}}
+    assert "errors" not in await gql(client, UPSERT, input=record)
+    for _ in range(3):
+        body = await gql(client, EVENT, e={"userId": user, "type": "RATE_COMPARED"})
+        assert "errors" not in body, body
+
+    async def comparisons() -> int:
+        body = await gql(client, APPLICANT, userId=user)
+        return body["data"]["applicant"]["behavior"]["rateComparisons90d"]
+
+    assert await comparisons() == 5
+    # a credit-data refresh that leaves the counters out keeps them, events included, once
+    refresh = {k: v for k, v in {**record, "monthlyIncome": 99000}.items() if k != "behavior"}
+    body = await gql(client, UPSERT, input=refresh)
+    assert body["data"]["upsertApplicant"]["behavior"]["rateComparisons90d"] == 5
+    assert await comparisons() == 5
+    # a record that sets the counter sets the lender's base; recorded events still count on top
+    body = await gql(client, UPSERT, input={**refresh, "behavior": {"rateComparisons90d": 0}})
+    assert await comparisons() == 3

@@ -28,7 +28,11 @@ def outcome(decisions: list[int], roi_bps: list[int], conversion: list[float],
         apr_percent=np.array(roi_bps) / 100 + 1.0, fee_paise=np.zeros(n, dtype=np.int64),
         conversion=np.array(conversion), expected_profit=np.array(profit),
         decline_reasons={"SCORE_BELOW_CUTOFF": np.array(decisions) == DECLINED},
-        fallback=np.full(n, "", dtype=object))
+        fallback=np.full(n, "", dtype=object),
+        # the rank-1 segment economics (volume targets): not read by the report
+        break_even=np.full(n, np.nan), intercept=np.full(n, np.nan), slope=np.full(n, np.nan),
+        margin_factor=np.full(n, np.nan), rate_floor=np.full(n, np.nan),
+        rate_ceiling=np.full(n, np.nan))
 
 
 def columns(genders: list[str]) -> ApplicantColumns:
