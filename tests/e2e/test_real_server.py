@@ -213,3 +213,33 @@ async def test_websocket_origins_are_checked(servers) -> None:
     async with websockets.connect(url, origin=ALLOWED_ORIGIN,
                                   subprotocols=["graphql-transport-ws"]) as ws:
         assert ws.subprotocol == "graphql-transport-ws"
+
+
+PUBLISH = gql("""
+mutation($s: String!) { publishPricingPolicy(source: $s) {
+  policy { version } repricedOffers withdrawnOffers } }
+""")
+ACTIVE_POLICY = gql("{ pricingPolicy { version source } }")
+
+
+async def test_publishing_a_policy_on_b_reprices_offers_seen_on_a(servers) -> None:
+    """Last in the module: it changes the active policy of both servers."""
+    a, b = servers
+    async with http_client(b) as session_b:
+        user, _ = await approved_offers(session_b, 130)
+        async with subscribed(a, "graphql-ws", user) as updates:
+            await warm_up(updates, b, user)
+            offers = (await run(session_b, OFFERS, u=user))["loanOffers"]["offers"]
+            source = (await run(session_b, ACTIVE_POLICY))["pricingPolicy"]["source"]
+            report = (await run(session_b, PUBLISH, s=source.replace(
+                "version = 1\n", "version = 2\n", 1)))["publishPricingPolicy"]
+            assert report["policy"] == {"version": 2}
+            assert report["repricedOffers"] + report["withdrawnOffers"] >= len(offers)
+            first = offers[0]["offerId"]
+            deadline = time.monotonic() + 10
+            while True:  # the REPRICED event that names this offer as the one replaced
+                update = await until(updates, "REPRICED", None, deadline)
+                if update["previousOfferId"] == first:
+                    break
+    assert update["offer"]["policyVersion"] == 2 and update["offer"]["status"] == "ACTIVE"
+    assert update["offer"]["offerId"] != first
