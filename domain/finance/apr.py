@@ -34,6 +34,20 @@ def apr_percent(net_disbursal_paise: Paise, instalments: Sequence[Paise]) -> Dec
     return percent.quantize(_TWO_PLACES, rounding=ROUND_HALF_UP) + 0  # + 0 drops a "-0.00"
 
 
+def level_apr_percent(net_disbursal_paise: Paise, emi: Paise, tenure: int, last: Paise
+                      ) -> Decimal:
+    """:func:`apr_percent` of ``tenure - 1`` instalments of ``emi`` and a final ``last``: the
+    same figure, without building the instalment tuple (it runs for every offer)."""
+    if tenure < 2 or emi < 0:
+        return apr_percent(net_disbursal_paise, (emi,) * (tenure - 1) + (last,))
+    _check_flows(net_disbursal_paise, (emi, last))
+    excess = _level_excess(net_disbursal_paise, emi, last, tenure)
+    total = emi * (tenure - 1) + last
+    guess = 2 * (total - net_disbursal_paise) / (net_disbursal_paise * (tenure + 1))
+    percent = Decimal(repr(1200 * _solve_increasing(excess, guess)))
+    return percent.quantize(_TWO_PLACES, rounding=ROUND_HALF_UP) + 0
+
+
 def monthly_irr(net_disbursal_paise: Paise, instalments: Sequence[Paise]) -> float:
     """The monthly IRR of the loan's cash flows, unrounded (within ``1e-13``).
 
@@ -66,18 +80,8 @@ def _excess_over_disbursal(
     """
     n = len(instalments)
     level = instalments[0]
-    last = instalments[-1] / net_disbursal
     if instalments[:-1].count(level) == n - 1:
-        level_share = level / net_disbursal
-        m = n - 1
-
-        def level_excess(r: float) -> float:
-            log_growth = math.log1p(r)
-            # sum_{k=1..m} (1+r)^-k = -expm1(-m ln(1+r)) / r, computed without cancellation.
-            annuity = -math.expm1(-m * log_growth) / r if r != 0 else float(m)
-            return 1 - level_share * annuity - last * math.exp(-n * log_growth)
-
-        return level_excess
+        return _level_excess(net_disbursal, level, instalments[-1], n)
 
     shares = [amount / net_disbursal for amount in reversed(instalments)]
 
@@ -89,6 +93,22 @@ def _excess_over_disbursal(
         return 1 - present_value
 
     return general_excess
+
+
+def _level_excess(net_disbursal: int, level: int, last_instalment: int, n: int
+                  ) -> Callable[[float], float]:
+    """``r -> 1 - PV(r) / disbursal`` for n-1 instalments of ``level`` and a final one: O(1)."""
+    level_share = level / net_disbursal
+    last = last_instalment / net_disbursal
+    m = n - 1
+
+    def level_excess(r: float) -> float:
+        log_growth = math.log1p(r)
+        # sum_{k=1..m} (1+r)^-k = -expm1(-m ln(1+r)) / r, computed without cancellation.
+        annuity = -math.expm1(-m * log_growth) / r if r != 0 else float(m)
+        return 1 - level_share * annuity - last * math.exp(-n * log_growth)
+
+    return level_excess
 
 
 def _solve_increasing(f: Callable[[float], float], guess: float) -> float:

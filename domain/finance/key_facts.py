@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from domain.finance.apr import apr_percent
+from domain.finance.apr import level_apr_percent
 from domain.finance.money import Paise, as_fraction, percent_of
 from domain.finance.schedule import AmortisationSchedule, build_schedule
 
@@ -77,7 +77,7 @@ def compute_key_facts(
         schedule=schedule,
         total_interest=total_interest,
         total_payable=principal_paise + total_interest,
-        apr_percent=apr_percent(net, schedule.instalments),
+        apr_percent=level_apr_percent(net, schedule.emi, tenure_months, schedule.last_instalment),
     )
 
 
@@ -89,17 +89,25 @@ def _validate(
         ("processing fee", fee),
         ("other charges", other),
     ):
-        if not isinstance(amount, int) or isinstance(amount, bool):
+        if type(amount) is not int and (not isinstance(amount, int) or isinstance(amount, bool)):
             raise TypeError(f"{name} must be an int number of paise, got {amount!r}")
     if principal <= 0:
         raise ValueError(f"principal must be positive, got {principal} paise")
     if not isinstance(tenure, int) or not 1 <= tenure <= MAX_TENURE_MONTHS:
         raise ValueError(f"tenure must be 1 to {MAX_TENURE_MONTHS} months, got {tenure}")
-    if not 0 <= as_fraction(roi) <= 100:
+    if not _percent_in_range(roi):
         raise ValueError(f"roi must be between 0 and 100 percent, got {roi}")
-    if not 0 <= as_fraction(gst_rate) <= 100:
+    if not _percent_in_range(gst_rate):
         raise ValueError(f"GST rate must be between 0 and 100 percent, got {gst_rate}")
     if fee < 0:
         raise ValueError(f"processing fee must not be negative, got {fee} paise")
     if other < 0:
         raise ValueError(f"other charges must not be negative, got {other} paise")
+
+
+def _percent_in_range(value: Decimal) -> bool:
+    """0 <= value <= 100, exactly. A finite Decimal compares exactly with integers, without the
+    Fraction that other inputs (str, ...) are turned into; this runs for every offer."""
+    if type(value) is Decimal and value.is_finite():
+        return 0 <= value <= 100
+    return 0 <= as_fraction(value) <= 100

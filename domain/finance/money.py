@@ -31,7 +31,7 @@ def to_paise(value: Decimal | int | str) -> Paise:
 
 def to_rupees(paise: Paise) -> Decimal:
     """Paise to rupees, always with exactly two decimal places."""
-    if not isinstance(paise, int) or isinstance(paise, bool):
+    if type(paise) is not int and (not isinstance(paise, int) or isinstance(paise, bool)):
         raise TypeError(f"paise must be an int, got {type(paise).__name__}")
     return Decimal(paise).scaleb(-2)  # exact: the coefficient is kept, the exponent is -2
 
@@ -62,6 +62,8 @@ def as_fraction(value: Decimal | int | str) -> Fraction:
 def exact_ratio(value: Decimal | int | str) -> tuple[int, int]:
     """``(numerator, denominator)`` of the exact value, denominator > 0 (cheaper than Fraction:
     these run for every disclosed amount)."""
+    if type(value) is Decimal and value.is_finite():  # the common case, checked first
+        return value.as_integer_ratio()
     if isinstance(value, int) and not isinstance(value, bool):
         return value, 1
     if isinstance(value, bool | float):

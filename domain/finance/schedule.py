@@ -98,13 +98,13 @@ def build_schedule(
     # Half up for x >= 0: round(x / b) == (2x + b) // 2b. A balance that falls to zero or below
     # before the last month is caught by the residue check below.
     twice_a, twice_b = 2 * a, 2 * b
-    interest = []
+    interest = [0] * tenure_months      # filled in place: no append per month
     balance = principal_paise
-    for _ in range(tenure_months - 1):
+    for month in range(tenure_months - 1):
         month_interest = (balance * twice_a + b) // twice_b
         balance += month_interest - emi
-        interest.append(month_interest)
-    interest.append((balance * twice_a + b) // twice_b)
+        interest[month] = month_interest
+    interest[-1] = (balance * twice_a + b) // twice_b
     last = balance + interest[-1]
     if not 0 < last < 2 * emi:
         raise ValueError(

@@ -129,9 +129,12 @@ class PricedRows:
 def processing_fee(policy: PricingPolicy, band: RiskBand, amount: Decimal,
                    loans_repaid: int) -> Decimal:
     """Band percentage of the amount within [minimum, maximum], less waivers, to the rupee."""
+    return _fee(policy, band, amount, fee_waiver_percent(policy, loans_repaid))
+
+
+def _fee(policy: PricingPolicy, band: RiskBand, amount: Decimal, waiver: Decimal) -> Decimal:
     fees = policy.fees
     fee = min(max(amount * band.fee_percent / 100, fees.minimum), fees.maximum)
-    waiver = fee_waiver_percent(policy, loans_repaid)
     fee = fee * (100 - waiver) / 100
     return fee.quantize(Decimal("1"), rounding=ROUND_HALF_UP)
 
@@ -148,11 +151,11 @@ def rule_applies(rule: AdjustmentRule, rows: PricingRows) -> np.ndarray:
     if w.min_loans_repaid is not None:
         mask &= np.asarray(rows.loans_repaid) >= w.min_loans_repaid
     if w.employer_categories is not None:
-        mask &= np.isin(rows.employer_category, [c.value for c in w.employer_categories])
+        mask &= _is_in(rows.employer_category, [c.value for c in w.employer_categories])
     if w.risk_bands is not None:
-        mask &= np.isin(rows.band, list(w.risk_bands))
+        mask &= _is_in(rows.band, list(w.risk_bands))
     if w.sensitivities is not None:
-        mask &= np.isin(rows.sensitivity, [s.value for s in w.sensitivities])
+        mask &= _is_in(rows.sensitivity, [s.value for s in w.sensitivities])
     if w.min_tenure is not None:
         mask &= rows.tenures >= w.min_tenure
     if w.max_tenure is not None:
@@ -162,6 +165,14 @@ def rule_applies(rule: AdjustmentRule, rows: PricingRows) -> np.ndarray:
     if w.max_amount is not None:
         mask &= rows.amounts <= float(w.max_amount)
     return mask
+
+
+def _is_in(values: np.ndarray | str, allowed: list[str]) -> np.ndarray | bool:
+    """``np.isin`` for arrays (the batch simulation); a plain membership test for one
+    applicant's scalar (np.isin sorts and uniques even a single value)."""
+    if isinstance(values, str):
+        return values in allowed
+    return np.isin(values, allowed)
 
 
 def _intercepts(policy: PricingPolicy, rows: PricingRows) -> np.ndarray:
@@ -244,10 +255,14 @@ def price_family(ctx: ApplicantContext, candidates: list[Candidate]) -> PricedFa
     policy, risk = ctx.policy, ctx.risk
     amounts = np.array([float(c.amount) for c in candidates])
     tenures = np.array([c.tenure for c in candidates], dtype=np.int64)
-    fee_by_amount = {a: processing_fee(policy, ctx.band, a, ctx.behavior_metrics.loans_repaid)
-                     for a in {c.amount for c in candidates}}
+    waiver = fee_waiver_percent(policy, ctx.behavior_metrics.loans_repaid)
+    fee_by_amount = {a: _fee(policy, ctx.band, a, waiver) for a in {c.amount for c in candidates}}
     fees = tuple(fee_by_amount[c.amount] for c in candidates)
-    unique_tenures, index = np.unique(tenures, return_inverse=True)
+    # Few distinct tenures: a dict beats np.unique's sort for the index of each row.
+    distinct = sorted({c.tenure for c in candidates})
+    position = {t: k for k, t in enumerate(distinct)}
+    unique_tenures = np.array(distinct, dtype=np.int64)
+    index = np.array([position[c.tenure] for c in candidates], dtype=np.int64)
     exposure = exposure_factors(risk.probability_of_default, unique_tenures,
                                 risk.break_even_roi, policy.economics.discount_rate)
     request = ctx.request

@@ -6,7 +6,7 @@ validates it. Rates are fractions per year (0.125 = 12.5 %), money is INR ``Deci
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from domain.applicant import EmployerCategory
@@ -101,13 +101,14 @@ class ScorecardAttribute:
     recommendation: str
     bins: tuple[ScoreBin, ...]
     missing_points: float | None = None
+    # Computed once: every applicant's reason codes ask for it, per attribute.
+    best_points: float = field(init=False, repr=False, compare=False)
 
-    @property
-    def best_points(self) -> float:
+    def __post_init__(self) -> None:
         candidates = [b.points for b in self.bins]
         if self.missing_points is not None:
             candidates.append(self.missing_points)
-        return max(candidates)
+        object.__setattr__(self, "best_points", max(candidates, default=0.0))
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from domain.finance.apr import apr_percent, monthly_irr
+from domain.finance.apr import apr_percent, level_apr_percent, monthly_irr
 from domain.finance.schedule import build_schedule
 
 rois = st.integers(0, 10_000).map(lambda bp: Decimal(bp) / 100)
@@ -118,3 +118,12 @@ def test_level_schedules_match_a_dense_bisection(principal, roi, n, fee_bp):
 def test_impossible_flows_are_refused(net, instalments, message):
     with pytest.raises(ValueError, match=message):
         apr_percent(net, instalments)
+
+
+@given(st.integers(1_000_000, 10**10), rois, st.integers(1, 600), st.integers(0, 50), st.data())
+def test_the_level_stream_shortcut_gives_the_same_apr(principal, roi, n, fee_permille, data):
+    assume(repayable(principal, roi, n))
+    schedule = build_schedule(principal, roi, n)
+    net = principal - principal * fee_permille // 1000
+    assert level_apr_percent(net, schedule.emi, n, schedule.last_instalment) == apr_percent(
+        net, schedule.instalments)
