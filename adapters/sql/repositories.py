@@ -20,6 +20,7 @@ from uuid import uuid4
 from sqlalchemy import (
     Table,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -127,14 +128,8 @@ class SqlApplicantRepository:
         return replace(applicant, behavior=apply_event_counts(applicant.behavior, counts, now))
 
     async def _get_stored(self, user_id: str) -> Applicant | None:
-        statement = (
-            select(ApplicantRow, ApplicantBehaviorRow)
-            .outerjoin(ApplicantBehaviorRow,
-                       ApplicantBehaviorRow.user_id == ApplicantRow.user_id)  # type: ignore[arg-type]
-            .where(ApplicantRow.user_id == user_id)
-            .execution_options(populate_existing=True)
-        )
-        row = (await self._session.exec(statement)).first()
+        statement = _applicant_statement()
+        row = (await self._session.exec(statement, params={"user_id": user_id})).first()
         return None if row is None else applicant_from_rows(*row)
 
     async def get_many(self, user_ids: Sequence[str]) -> dict[str, Applicant]:
@@ -223,12 +218,25 @@ class SqlOfferRepository:
         self._now = now
 
     async def add_offer_set(self, offer_set: OfferSet) -> None:
-        decision_id = uuid4().hex
-        await self._session.exec(insert(_DECISIONS),
-                                 params=decision_columns(offer_set, decision_id))
-        if offer_set.offers:
-            await self._session.exec(
-                insert(_OFFERS), params=[offer_columns(o, decision_id) for o in offer_set.offers])
+        await self.add_offer_sets((offer_set,))
+
+    async def add_offer_sets(self, offer_sets: Sequence[OfferSet]) -> None:
+        """One executemany per table for all the sets (the batching writer's group commit)."""
+        decisions, offers = [], []
+        for offer_set in offer_sets:
+            decision_id = uuid4().hex
+            decisions.append(decision_columns(offer_set, decision_id))
+            offers.extend(offer_columns(o, decision_id) for o in offer_set.offers)
+        if not decisions:
+            return
+        try:
+            await self._session.exec(insert(_DECISIONS),
+                                     params=decisions if len(decisions) > 1 else decisions[0])
+            if offers:
+                await self._session.exec(insert(_OFFERS), params=offers)
+        except IntegrityError as exc:  # an id taken: the caller's expected race, not a bug
+            raise Conflict("the record was written concurrently by another request",
+                           constraint=type(exc.orig).__name__ if exc.orig else "unique") from exc
 
     async def get(self, offer_id: str) -> LoanOffer | None:
         statement = (select(OfferRow).where(OfferRow.offer_id == offer_id)
@@ -271,44 +279,13 @@ class SqlOfferRepository:
                               ) -> OfferHistorySummary:
         """Aggregates over the user's answers of the last year, in two grouped queries' worth of
         SQL (one per answer, then a sum), so the cost is one index range scan on
-        ``(user_id, created_at)`` whatever the history's length."""
+        ``(user_id, created_at)`` whatever the history's length. The statement is built once
+        (bind parameters for the user and the time): building it took more CPU than running it."""
         now = now or self._now()
-        o = _OFFERS.c
-        moment = literal(now, UtcDateTime())
-
-        def count_where(condition: Any) -> Any:
-            return func.sum(case((condition, 1), else_=0))
-
-        status = o.status
-        unanswered_past = or_(status == OfferStatus.EXPIRED.value,
-                              and_(status == OfferStatus.ACTIVE.value, o.valid_until <= moment))
-        per_answer = (
-            select(
-                func.count().label("offers"),
-                count_where(status == OfferStatus.ACCEPTED.value).label("accepted"),
-                count_where(status == OfferStatus.DECLINED.value).label("declined"),
-                count_where(unanswered_past).label("lapsed"),
-                count_where(and_(status == OfferStatus.ACTIVE.value, o.valid_until > moment)
-                            ).label("open"),
-                func.max(case((status == OfferStatus.ACCEPTED.value, o.status_changed_at),
-                              else_=None)).label("accepted_at"),
-            )
-            .where(o.user_id == user_id, o.created_at >= now - self.HISTORY_WINDOW)
-            .group_by(o.decision_id)
-            .subquery()
-        )
-        a = per_answer.c
-        accepted, declined = a.accepted > 0, and_(a.accepted == 0, a.declined > 0)
-        lapsed = and_(a.accepted == 0, a.declined == 0, a.open == 0, a.lapsed > 0)
-        totals = select(
-            func.coalesce(func.sum(a.offers), 0), func.count(),
-            func.coalesce(func.sum(case((accepted, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((declined, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((lapsed, 1), else_=0)), 0),
-            func.max(a.accepted_at),
-        )
+        totals = _history_totals_statement()
+        params = {"user_id": user_id, "now": now, "since": now - self.HISTORY_WINDOW}
         seen, answers, n_accepted, n_declined, n_lapsed, last_accepted = (
-            (await self._session.exec(totals)).one())
+            (await self._session.exec(totals, params=params)).one())
         if isinstance(last_accepted, str):  # SQLite loses the column type through max()
             last_accepted = datetime.fromisoformat(last_accepted)
         if last_accepted is not None and last_accepted.tzinfo is None:
@@ -602,3 +579,56 @@ class SqlBehaviorEventRepository:
                 found[user_id] = BehaviorEventCounts.of(
                     {t: int(n) for t, n in zip(BehaviorEventType, numbers, strict=True)}, last)
         return found
+
+
+@lru_cache(maxsize=1)
+def _history_totals_statement() -> Any:
+    """The history aggregate of :meth:`SqlOfferRepository.history_summary`, with bind
+    parameters ``user_id``, ``now`` and ``since``."""
+    o = _OFFERS.c
+    moment = bindparam("now", type_=UtcDateTime())
+
+    def count_where(condition: Any) -> Any:
+        return func.sum(case((condition, 1), else_=0))
+
+    status = o.status
+    unanswered_past = or_(status == OfferStatus.EXPIRED.value,
+                          and_(status == OfferStatus.ACTIVE.value, o.valid_until <= moment))
+    per_answer = (
+        select(
+            func.count().label("offers"),
+            count_where(status == OfferStatus.ACCEPTED.value).label("accepted"),
+            count_where(status == OfferStatus.DECLINED.value).label("declined"),
+            count_where(unanswered_past).label("lapsed"),
+            count_where(and_(status == OfferStatus.ACTIVE.value, o.valid_until > moment)
+                        ).label("open"),
+            func.max(case((status == OfferStatus.ACCEPTED.value, o.status_changed_at),
+                          else_=None)).label("accepted_at"),
+        )
+        .where(o.user_id == bindparam("user_id"),
+               o.created_at >= bindparam("since", type_=UtcDateTime()))
+        .group_by(o.decision_id)
+        .subquery()
+    )
+    a = per_answer.c
+    accepted, declined = a.accepted > 0, and_(a.accepted == 0, a.declined > 0)
+    lapsed = and_(a.accepted == 0, a.declined == 0, a.open == 0, a.lapsed > 0)
+    return select(
+        func.coalesce(func.sum(a.offers), 0), func.count(),
+        func.coalesce(func.sum(case((accepted, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((declined, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((lapsed, 1), else_=0)), 0),
+        func.max(a.accepted_at),
+    )
+
+
+@lru_cache(maxsize=1)
+def _applicant_statement() -> Any:
+    """:meth:`SqlApplicantRepository.get`'s query, built once (bind parameter ``user_id``)."""
+    return (
+        select(ApplicantRow, ApplicantBehaviorRow)
+        .outerjoin(ApplicantBehaviorRow,
+                   ApplicantBehaviorRow.user_id == ApplicantRow.user_id)  # type: ignore[arg-type]
+        .where(ApplicantRow.user_id == bindparam("user_id"))
+        .execution_options(populate_existing=True)
+    )
