@@ -60,6 +60,14 @@ class OfferPage:
     cursors: tuple[str, ...] = ()
 
 
+class OfferSetWriter(Protocol):
+    """Makes a generated offer set durable. ``save`` returns only once the decision and all
+    its offers are committed (an acknowledged answer's offers survive a crash); it raises
+    ``Conflict`` for a unique-key clash and whatever the database raised otherwise."""
+
+    async def save(self, offer_set: OfferSet) -> None: ...
+
+
 class OfferRepository(Protocol):
     """Every generated offer set, its offers with explanations, and their status changes.
 
@@ -73,6 +81,11 @@ class OfferRepository(Protocol):
     """
 
     async def add_offer_set(self, offer_set: OfferSet) -> None: ...
+
+    async def add_offer_sets(self, offer_sets: Sequence[OfferSet]) -> None:
+        """Several offer sets in the same unit of work, as :meth:`add_offer_set` would store
+        each (adapters may use one multi-row statement per table)."""
+        ...
 
     async def get(self, offer_id: str) -> LoanOffer | None: ...
 

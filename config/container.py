@@ -30,6 +30,7 @@ from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from adapters.system import SystemClock, UlidGenerator
 from application.applicant_reader import ApplicantReader, HistoryReader
 from application.challenger import PolicyRouter
+from application.offer_set_writer import BatchingOfferSetWriter, UnitOfWorkOfferSetWriter
 from application.policy_source import ActivePolicySource
 from application.use_cases.accept_offer import AcceptOffer
 from application.use_cases.bootstrap_policy import BootstrapPolicy
@@ -144,6 +145,13 @@ def _readiness(engine, cache: AiocacheApplicantCache, timeout_s: float):
     return check
 
 
+def _offer_set_writer(settings: Settings, uow_factory: SqlUnitOfWorkFactory):
+    if not settings.write_batching:
+        return UnitOfWorkOfferSetWriter(uow_factory)
+    return BatchingOfferSetWriter(uow_factory, max_batch=settings.write_batch_max,
+                                  max_in_flight=settings.write_batch_in_flight)
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
@@ -181,9 +189,11 @@ class Container(containers.DeclarativeContainer):
     bootstrap_policy = providers.Factory(BootstrapPolicy, uow_factory)
     seed_applicants = providers.Factory(SeedApplicants, uow_factory)
     offer_metrics = providers.Singleton(PrometheusOfferMetrics)
+    offer_set_writer = providers.Singleton(_offer_set_writer, settings, uow_factory)
     generate_offers = providers.Singleton(GenerateOffers, uow_factory, applicant_reader,
                                           policy_source, events, clock, ids, history_reader,
-                                          metrics=offer_metrics, router=policy_router)
+                                          metrics=offer_metrics, router=policy_router,
+                                          writer=offer_set_writer)
     get_offer = providers.Singleton(GetOffer, uow_factory, clock)
     offer_history = providers.Singleton(GetOfferHistory, uow_factory, applicant_reader, clock,
                                         settings.provided.max_page_size)

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     http_parser: Literal["auto", "h11", "httptools"] = "auto"
     backlog: int = Field(default=2048, ge=64)
 
+    # Group commit of generated offer sets (application/offer_set_writer.py): requests that
+    # finish while a commit is in flight share the next transaction; each is answered only
+    # after its own transaction committed. Off: one transaction per request.
+    write_batching: bool = True
+    write_batch_max: int = Field(default=128, ge=1)
+    write_batch_in_flight: int = Field(default=2, ge=1)
+
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)
     db_pool_timeout_s: float = Field(default=5.0, gt=0)

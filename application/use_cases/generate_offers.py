@@ -9,8 +9,16 @@ from application.applicant_reader import ApplicantReader, HistoryReader
 from application.challenger import PolicyRouter
 from application.errors import InvalidInput, NotFound
 from application.events import OfferEvent, OfferEventType
+from application.offer_set_writer import UnitOfWorkOfferSetWriter
 from application.policy_source import ActivePolicySource
-from application.ports import Clock, EventPublisher, IdGenerator, OfferMetrics, UnitOfWorkFactory
+from application.ports import (
+    Clock,
+    EventPublisher,
+    IdGenerator,
+    OfferMetrics,
+    OfferSetWriter,
+    UnitOfWorkFactory,
+)
 from domain.applicant import LoanRequest
 from domain.offer_engine import InvalidLoanRequest, generate_offer_set
 from domain.offers import OfferSet
@@ -31,10 +39,11 @@ class GenerateOffers:
     def __init__(self, uow_factory: UnitOfWorkFactory, applicants: ApplicantReader,
                  policies: ActivePolicySource, events: EventPublisher, clock: Clock,
                  ids: IdGenerator, history: HistoryReader,
-                 metrics: OfferMetrics | None = None, router: PolicyRouter | None = None
-                 ) -> None:
+                 metrics: OfferMetrics | None = None, router: PolicyRouter | None = None,
+                 writer: OfferSetWriter | None = None) -> None:
         self._uow_factory = uow_factory
         self._router = router  # champion/challenger: which policy prices this user
+        self._writer = writer or UnitOfWorkOfferSetWriter(uow_factory)
         self._applicants = applicants
         self._history = history
         self._policies = policies
@@ -58,9 +67,7 @@ class GenerateOffers:
                                            self._ids.new_id, history)
         except InvalidLoanRequest as exc:
             raise InvalidInput(str(exc), field=exc.field) from exc
-        async with self._uow_factory() as uow:
-            await uow.offers.add_offer_set(offer_set)
-            await uow.commit()
+        await self._writer.save(offer_set)  # returns once committed
         if self._metrics is not None:
             self._metrics.offers_generated(offer_set)
         for offer in offer_set.offers:

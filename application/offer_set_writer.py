@@ -1,0 +1,111 @@
+"""Durable offer-set writes, grouped: many concurrent requests share one transaction.
+
+Why: per request the write was a pool checkout (with its liveness ping), ``BEGIN``, two
+``INSERT``s and a ``COMMIT`` that waits for the WAL flush. Under load, the requests that finish
+pricing while a commit is in flight now queue and go together in the next transaction
+(group commit): one checkout, one ``BEGIN``, one multi-row ``INSERT`` per table, one
+``COMMIT``. Nothing is weakened: :meth:`BatchingOfferSetWriter.save` returns only after the
+transaction holding that offer set has committed, so every acknowledged response's offers are
+in the database; a failed transaction fails every request in it (none is acknowledged).
+
+A lone request waits for no one: the first one starts a flush at once (after one event-loop
+turn, so requests ready in the same turn join it). At most ``max_in_flight`` transactions run
+at a time, each with at most ``max_batch`` offer sets. A unique-key clash (``Conflict``) in a
+batch is retried set by set, so only the offending request sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from application.errors import Conflict
+from application.ports import UnitOfWorkFactory
+from domain.offers import OfferSet
+
+
+class UnitOfWorkOfferSetWriter:
+    """One transaction per offer set (no grouping): the plain form, for tools and tests."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
+        self._uow_factory = uow_factory
+
+    async def save(self, offer_set: OfferSet) -> None:
+        async with self._uow_factory() as uow:
+            await uow.offers.add_offer_set(offer_set)
+            await uow.commit()
+
+
+class BatchingOfferSetWriter:
+    def __init__(self, uow_factory: UnitOfWorkFactory, max_batch: int = 128,
+                 max_in_flight: int = 2) -> None:
+        if max_batch < 1 or max_in_flight < 1:
+            raise ValueError("max_batch and max_in_flight must be at least 1")
+        self._uow_factory = uow_factory
+        self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
+        self._pending: list[tuple[OfferSet, asyncio.Future[None]]] = []
+        self._flushers = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: Transactions committed and offer sets written (read by tests and the benchmark).
+        self.transactions = 0
+        self.written = 0
+
+    async def save(self, offer_set: OfferSet) -> None:
+        """Returns once ``offer_set`` is committed; raises what its transaction raised."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((offer_set, done))
+        if self._flushers < self._max_in_flight:
+            self._flushers += 1
+            task = asyncio.ensure_future(self._flush())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        # A cancelled request (client gone) must not cancel the shared write of the others.
+        await asyncio.shield(done)
+
+    async def _flush(self) -> None:
+        try:
+            await asyncio.sleep(0)  # let the requests that are ready in this turn join
+            while self._pending:
+                batch = self._pending[:self._max_batch]
+                del self._pending[:self._max_batch]
+                await self._write(batch)
+        finally:
+            self._flushers -= 1
+
+    async def _write(self, batch: list[tuple[OfferSet, asyncio.Future[None]]]) -> None:
+        try:
+            async with self._uow_factory() as uow:
+                await uow.offers.add_offer_sets([offer_set for offer_set, _ in batch])
+                await uow.commit()
+        except Conflict as exc:
+            if len(batch) == 1:
+                _settle(batch, exc)
+                return
+            for item in batch:  # only the clashing set's request should see the conflict
+                await self._write([item])
+            return
+        except BaseException as exc:
+            _settle(batch, exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        self.transactions += 1
+        self.written += len(batch)
+        _settle(batch, None)
+
+    async def close(self) -> None:
+        """Wait for the writes in flight (shutdown)."""
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _settle(batch: list[tuple[OfferSet, asyncio.Future[None]]],
+            error: BaseException | None) -> None:
+    for _, done in batch:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
