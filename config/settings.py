@@ -48,8 +48,11 @@ class Settings(BaseSettings):
     write_batch_max: int = Field(default=128, ge=1)
     write_batch_in_flight: int = Field(default=2, ge=1)
 
-    db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=20, ge=0)
+    # Connections kept open per worker, and extra ones opened (then closed) at peaks. Measured
+    # (docs/PERFORMANCE.md): overflow connections are reopened over and over under load, each
+    # a new TCP + TLS negotiation, so the kept pool is the larger part.
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout_s: float = Field(default=5.0, gt=0)
     db_statement_timeout_ms: int = Field(default=5000, ge=100)
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
