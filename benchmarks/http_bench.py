@@ -13,6 +13,8 @@
 ``BENCH_USERS``        10000    demo applicants seeded and asked for
 ``BENCH_TIMEOUT``      10       seconds before a request counts as timed out
 ``BENCH_SCENARIOS``    all      comma list of: baseline, loanOffers, loanOffers_rate, mix
+``BENCH_APQ``          1        clients send persisted-query hashes, not documents (the
+                                documents are registered during the warm-up)
 =====================  =======  ==========================================================
 
 Any ``LOAN_OFFERS_*`` setting (pool sizes, ``LOAN_OFFERS_EVENT_LOOP``, ...) passes through to
@@ -81,6 +83,7 @@ def config_from_env() -> dict[str, Any]:
         "rate": float(os.environ.get("BENCH_RATE", 1500)),
         "users": _env_int("BENCH_USERS", 10_000),
         "timeout_s": float(os.environ.get("BENCH_TIMEOUT", 10)),
+        "apq": os.environ.get("BENCH_APQ", "1") not in ("0", "false", "no"),
         "scenarios": scenarios,
         "server_settings": {k: v for k, v in sorted(os.environ.items())
                             if k.startswith("LOAN_OFFERS_")},
@@ -248,11 +251,16 @@ def one_run(stack: Stack, cfg: dict[str, Any], index: int, profile: bool
     if not service_scenarios:
         return out, raw
     with stack.server("service", cfg["workers"]) as server:
-        workload = Workload("127.0.0.1", server.port, cfg["users"])
+        workload = Workload("127.0.0.1", server.port, cfg["users"], apq=cfg["apq"])
         warm = workload.builders()["loanOffers"]
         run_phase(server, warm, workload.check, cfg, duration_s=cfg["warmup_s"], rate=None,
                   seed=seed + 2, other_pids={})
         out["operations"] = probe_operations(server.port, workload)
+        if "mix" in service_scenarios:  # the mix's documents reach every worker (APQ)
+            run_phase(server, workload.mix(_available(out["operations"])), workload.check, cfg,
+                      duration_s=min(cfg["warmup_s"], 3.0), rate=None, seed=seed + 9,
+                      other_pids={})
+        workload.register = False  # from here on, hashes only (when BENCH_APQ is on)
         for offset, scenario in enumerate(service_scenarios, start=3):
             request = workload.mix(_available(out["operations"])) if scenario == "mix" else warm
             rate = cfg["rate"] if scenario == "loanOffers_rate" else None

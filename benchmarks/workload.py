@@ -13,6 +13,8 @@ on a probe) are dropped from the mix, and the JSON says which ones ran.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import random
 import re
@@ -96,9 +98,20 @@ class Workload:
     unaccepted: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=50_000))
     error_codes: dict[str, int] = field(default_factory=dict)
 
+    #: Automatic persisted queries: send the document's SHA-256 instead of the document. While
+    #: ``register`` is on (the warm-up), the document goes along so every worker stores it.
+    apq: bool = False
+    register: bool = True
+
     def _post(self, name: str, query: str, variables: dict, user: str) -> Request:
-        body = json.dumps({"query": query, "variables": variables, "operationName": name[0].upper()
-                           + name[1:]}, separators=(",", ":")).encode()
+        payload: dict[str, object] = {"variables": variables,
+                                      "operationName": name[0].upper() + name[1:]}
+        if not self.apq or self.register:
+            payload["query"] = query
+        if self.apq:
+            payload["extensions"] = {"persistedQuery": {"version": 1,
+                                                        "sha256Hash": _sha256(query)}}
+        body = json.dumps(payload, separators=(",", ":")).encode()
         return name, http_post(self.host, self.port, self.path, body, self.headers_for(user))
 
     def user(self, rng: random.Random) -> str:
@@ -158,6 +171,11 @@ class Workload:
                 self.seen_offers.append(pair)
                 self.unaccepted.append(pair)
         return None
+
+
+@functools.cache
+def _sha256(document: str) -> str:
+    return hashlib.sha256(document.encode()).hexdigest()
 
 
 def baseline_request(host: str, port: int, headers: dict[str, str] | None = None

@@ -34,6 +34,7 @@ def api_options(settings: Settings) -> ApiOptions:
             max_aliases=settings.max_aliases,
             max_tokens=settings.max_tokens,
             tracing=settings.tracing_enabled,
+            persisted_queries=settings.persisted_queries,
         ),
         metrics=settings.metrics_enabled,
         read_attempts=settings.read_retry_attempts,

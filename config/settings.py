@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=12, ge=1)
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=2000, ge=10)
+    # Automatic persisted queries (graphql_api/persisted_queries.py): documents remembered per
+    # process by SHA-256; 0 turns the protocol off.
+    persisted_queries: int = Field(default=1024, ge=0)
+
     max_page_size: int = Field(default=100, ge=1, le=10_000)
     max_policy_source_bytes: int = Field(default=256_000, ge=1_000)
 

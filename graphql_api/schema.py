@@ -25,6 +25,7 @@ from strawberry.tools import merge_types
 
 from graphql_api.errors import MaskUnexpectedErrors
 from graphql_api.metrics import GraphQLMetrics
+from graphql_api.persisted_queries import PersistedQueries, PersistedQueryStore
 from graphql_api.resolvers.applicants import ApplicantMutations, ApplicantQueries
 from graphql_api.resolvers.behavior_events import BehaviorEventMutations
 from graphql_api.resolvers.challenger import ChallengerMutations, ChallengerQueries
@@ -59,6 +60,7 @@ class SchemaOptions:
     max_aliases: int = 30
     max_tokens: int = 2000
     tracing: bool = False
+    persisted_queries: int = 1024  # documents remembered for APQ per process; 0 turns APQ off
 
 
 def build_schema(options: SchemaOptions) -> strawberry.Schema:
@@ -76,6 +78,9 @@ def build_schema(options: SchemaOptions) -> strawberry.Schema:
         lambda: ParserCache(maxsize=1024),
         lambda: ValidationCache(maxsize=1024),
     ]
+    if options.persisted_queries:
+        store = PersistedQueryStore(options.persisted_queries)
+        extensions.append(lambda: PersistedQueries(store))
     if not options.introspection:
         extensions.append(DisableIntrospection)
     if options.tracing:
