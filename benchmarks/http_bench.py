@@ -15,6 +15,7 @@
 ``BENCH_SCENARIOS``    all      comma list of: baseline, loanOffers, loanOffers_rate, mix
 ``BENCH_APQ``          1        clients send persisted-query hashes, not documents (the
                                 documents are registered during the warm-up)
+``BENCH_APP_PATH``     unset    measure another checkout of the service (before/after)
 =====================  =======  ==========================================================
 
 Any ``LOAN_OFFERS_*`` setting (pool sizes, ``LOAN_OFFERS_EVENT_LOOP``, ...) passes through to
@@ -84,6 +85,7 @@ def config_from_env() -> dict[str, Any]:
         "users": _env_int("BENCH_USERS", 10_000),
         "timeout_s": float(os.environ.get("BENCH_TIMEOUT", 10)),
         "apq": os.environ.get("BENCH_APQ", "1") not in ("0", "false", "no"),
+        "app_path": os.environ.get("BENCH_APP_PATH"),
         "scenarios": scenarios,
         "server_settings": {k: v for k, v in sorted(os.environ.items())
                             if k.startswith("LOAN_OFFERS_")},
@@ -203,6 +205,24 @@ def run_phase(server: Server, next_request: Callable, check: Callable, cfg: dict
     return summary, results
 
 
+def wait_until_idle(server: Server, timeout_s: float = 60.0) -> float:
+    """Wait until the workers are idle and nobody waits to be accepted: requests whose clients
+    timed out in a saturated phase are still being worked off, and would slow the next phase.
+    Returns the seconds waited (reported; the limit keeps a stuck server from hanging us)."""
+    started = time.monotonic()
+    workers = server.worker_pids()
+    while time.monotonic() - started < timeout_s:
+        before = _cpu_seconds(workers)
+        time.sleep(1.0)
+        busy = _cpu_seconds(workers) - before
+        out = subprocess.run(["ss", "-ltnH", f"sport = :{server.port}"], capture_output=True,
+                             text=True, check=False).stdout.split()
+        queued = int(out[1]) if len(out) >= 2 and out[1].isdigit() else 0
+        if busy < 0.1 * max(len(workers), 1) and queued == 0:
+            break
+    return round(time.monotonic() - started, 1)
+
+
 def probe_operations(port: int, workload: Workload) -> dict[str, str]:
     """Which mix operations the server has: one request each, before the measured phases."""
     import random
@@ -244,6 +264,7 @@ def one_run(stack: Stack, cfg: dict[str, Any], index: int, profile: bool
             request, check = baseline_request("127.0.0.1", server.port), check_baseline
             run_phase(server, request, check, cfg, duration_s=cfg["warmup_s"], rate=None,
                       seed=seed, other_pids={})
+            wait_until_idle(server)
             out["baseline"], raw["baseline"] = run_phase(
                 server, request, check, cfg, duration_s=cfg["duration_s"], rate=None,
                 seed=seed + 1, other_pids=others)
@@ -264,10 +285,12 @@ def one_run(stack: Stack, cfg: dict[str, Any], index: int, profile: bool
         for offset, scenario in enumerate(service_scenarios, start=3):
             request = workload.mix(_available(out["operations"])) if scenario == "mix" else warm
             rate = cfg["rate"] if scenario == "loanOffers_rate" else None
+            idle_wait = wait_until_idle(server)
             with _py_spy(server, cfg, enabled=profile and index == 0 and scenario == "loanOffers"):
                 out[scenario], raw[scenario] = run_phase(
                     server, request, workload.check, cfg, duration_s=cfg["duration_s"],
                     rate=rate, seed=seed + offset, other_pids=others)
+            out[scenario]["idle_wait_before_s"] = idle_wait
     return out, raw
 
 

@@ -59,7 +59,7 @@ class Stack:
         self.database_url = self.postgres.create_database("loan_offers_bench")
         self.redis = RedisServer(redis_binary)
         self.redis.start()
-        env = self.env()
+        env = self.service_env()
         for command in (["migrate"], ["seed", "--count", str(self.users)]):
             subprocess.run([str(BIN / "loan-offers"), *command], env=env, check=True, cwd=ROOT,
                            stdout=subprocess.DEVNULL)
@@ -100,11 +100,23 @@ class Stack:
         env.update(overrides)
         return env
 
+    def service_env(self, **overrides: str) -> dict[str, str]:
+        """:meth:`env` for the service's own commands (migrate, seed, serve). ``BENCH_APP_PATH``
+        names another checkout of the project to measure instead (``git worktree add
+        /tmp/before <commit>``): it goes first on ``PYTHONPATH``, so a before/after comparison
+        runs the same harness against both."""
+        env = self.env(**overrides)
+        other = os.environ.get("BENCH_APP_PATH")
+        if other:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (other, env.get("PYTHONPATH")) if p)
+        return env
+
     @contextlib.contextmanager
     def server(self, app: str, workers: int, **settings: str) -> Iterator[Server]:
         """``app`` is ``"service"`` (``loan-offers serve``) or ``"baseline"``."""
         port = free_port()
-        env = self.env(LOAN_OFFERS_PORT=str(port), LOAN_OFFERS_WORKERS=str(workers), **settings)
+        make_env = self.service_env if app == "service" else self.env
+        env = make_env(LOAN_OFFERS_PORT=str(port), LOAN_OFFERS_WORKERS=str(workers), **settings)
         command = ([str(BIN / "loan-offers"), "serve"] if app == "service"
                    else [sys.executable, "-m", "benchmarks.serve"])
         log = self.log_dir / f"{app}-{port}.log"

@@ -166,10 +166,11 @@ class Workload:
         if name == "loanOffers":
             user = _USER_ID.search(body)
             owner = user.group(1).decode() if user else ""
-            for match in _OFFER_ID.finditer(body):
+            for rank, match in enumerate(_OFFER_ID.finditer(body)):
                 pair = (match.group(1).decode(), owner)
                 self.seen_offers.append(pair)
-                self.unaccepted.append(pair)
+                if rank == 0:  # one acceptance per answer: a second would rightly conflict
+                    self.unaccepted.append(pair)
         return None
 
 
