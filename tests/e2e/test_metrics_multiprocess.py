@@ -1,0 +1,56 @@
+"""With several uvicorn workers, /metrics sums every worker, whichever one answers the scrape."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import UvicornServer
+
+REQUESTS = 40
+
+
+def cli(env: dict[str, str], *args: str) -> None:
+    binary = str(Path(sys.executable).with_name("loan-offers"))
+    result = subprocess.run([binary, *args], env={**os.environ, **env}, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def graphql_requests(metrics_text: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics_text.splitlines()
+               if line.startswith("loan_offers_http_requests_total{")
+               and 'route="/graphql"' in line)
+
+
+@pytest.mark.slow
+def test_metrics_are_summed_over_workers(tmp_path: Path) -> None:
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = {"LOAN_OFFERS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'mp.db'}",
+           "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    cli(env, "migrate")
+    cli(env, "seed", "--count", "20")
+    server = UvicornServer(env, workers=2)
+    try:
+        server.start()
+        for n in range(REQUESTS):
+            # A new connection each time, so the kernel spreads them over both workers.
+            response = httpx.post(f"{server.url}/graphql", timeout=30, json={
+                "query": f'{{ loanOffers(request: {{userId: "user-{n % 20 + 1:06d}"}}) '
+                         "{ decision } }"})
+            assert response.status_code == 200 and "errors" not in response.json()
+        scrapes = [graphql_requests(httpx.get(f"{server.url}/metrics", timeout=10).text)
+                   for _ in range(6)]
+        pids = {m.group(1) for f in metrics_dir.glob("*.db")
+                if (m := re.search(r"_(\d+)\.db$", f.name))}
+    finally:
+        server.close()
+    assert scrapes == [REQUESTS] * len(scrapes)
+    assert len(pids) >= 2, "only one worker wrote metrics: the test proves nothing"
