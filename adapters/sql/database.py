@@ -2,7 +2,8 @@
 
 PostgreSQL: a bounded pool with pre-ping (connections dropped by a failover or an idle timeout
 are replaced, not handed to a request), a connect timeout, and a server-side statement timeout
-backed by asyncpg's client-side command timeout.
+backed by asyncpg's client-side command timeout. A server that is down, restarting or too slow
+raises the application's ``Unavailable`` from any session (``adapters.sql.errors``).
 
 SQLite: WAL (readers never block the writer), a busy timeout instead of immediate "database is
 locked" errors, and enforced foreign keys. An in-memory database is one shared connection.
@@ -17,6 +18,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from adapters.sql.errors import translate_unavailable
 
 _ASYNC_DRIVERS = {"postgres": "postgresql+asyncpg", "postgresql": "postgresql+asyncpg",
                   "sqlite": "sqlite+aiosqlite"}
@@ -47,7 +50,7 @@ def create_engine(
     url = async_url(url)
     driver = make_url(url).drivername
     if driver == "postgresql+asyncpg":
-        return create_async_engine(
+        engine = create_async_engine(
             url,
             echo=echo,
             pool_size=pool_size,
@@ -63,6 +66,8 @@ def create_engine(
                 "server_settings": {"statement_timeout": str(statement_timeout_ms)},
             },
         )
+        translate_unavailable(engine)
+        return engine
     if driver == "sqlite+aiosqlite":
         return _sqlite_engine(url, pool_size=pool_size, max_overflow=max_overflow,
                               pool_timeout=pool_timeout, busy_timeout_ms=statement_timeout_ms,

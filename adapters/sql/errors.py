@@ -10,8 +10,12 @@ are and are masked and logged as bugs.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy import exc as sa
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.errors import Unavailable
 
@@ -50,4 +54,41 @@ def _unavailable_itself(exc: BaseException) -> bool:
 
 def as_unavailable(exc: BaseException) -> Unavailable:
     return Unavailable("the database is unavailable; try again shortly",
-                       reason=type(exc).__name__)
+                       reason=type(_root_cause(exc)).__name__)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The driver's own exception under SQLAlchemy's wrappers (``QueryCanceledError``, not
+    ``DBAPIError``): what an operator needs in the log line."""
+    for _ in range(10):
+        inner = getattr(exc, "orig", None) or exc.__cause__
+        if inner is None or inner is exc:
+            break
+        exc = inner
+    return exc
+
+
+def translate_unavailable(engine: AsyncEngine) -> None:
+    """Raise ``Unavailable`` for every statement, transaction or connect failure of ``engine``
+    that means the server is not serving, whichever adapter used it (units of work, stores with
+    their own sessions, probes). Pre-ping failures are left alone: the pool replaces that
+    connection and carries on, which is the recovery we want."""
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _translate(context: ExceptionContext) -> None:
+        if context.is_pre_ping:
+            return
+        original = context.original_exception
+        if context.is_disconnect or is_unavailable(original):
+            raise as_unavailable(original) from context.sqlalchemy_exception or original
+
+    # Connect failures (refused, reset, timed out) reach the caller raw, as OSError or
+    # TimeoutError, without passing ``handle_error``: wrap the connect itself.
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise as_unavailable(exc) from exc
+            raise

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
 from adapters.sql.database import async_url, create_engine, is_memory_sqlite
+from application.errors import Unavailable
 
 
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
@@ -42,8 +42,12 @@ async def test_postgresql_statements_time_out(postgres_url: str) -> None:
     try:
         async with engine.connect() as connection:
             assert (await connection.execute(text("SHOW statement_timeout"))).scalar() == "300ms"
-            with pytest.raises(DBAPIError, match="statement timeout"):
+            # A statement timeout means "not serving now": the application's Unavailable,
+            # caused by PostgreSQL's own cancellation.
+            with pytest.raises(Unavailable) as raised:
                 await connection.execute(text("SELECT pg_sleep(5)"))
+            assert "statement timeout" in str(raised.value.__cause__)
+            assert raised.value.details["reason"] == "QueryCanceledError"
     finally:
         await engine.dispose()
 
