@@ -91,7 +91,8 @@ def _event_bus(settings: Settings) -> InProcessEventBus | RedisEventBus:
     """Redis pub/sub when ``redis_url`` is set (events reach every replica), else in-process."""
     if settings.redis_url is None:
         return InProcessEventBus()
-    return RedisEventBus(settings.redis_url, timeout_s=max(settings.cache_timeout_s, 1.0))
+    return RedisEventBus(settings.redis_url, timeout_s=max(settings.cache_timeout_s, 1.0),
+                         retry_after_s=settings.cache_retry_after_s)
 
 
 def _hours(settings: Settings) -> timedelta:

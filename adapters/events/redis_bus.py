@@ -7,7 +7,9 @@ loan book (a few per customer per day) that costs less than a Redis subscription
 
 Failure behaviour: publishing never raises. If Redis cannot take an event, it is still handed to
 this process's subscribers (so a single-replica deployment loses nothing) and counted in
-``stats.publish_errors``. The listener reconnects with capped backoff; events published while it
+``stats.publish_errors``. After a failed publish, Redis is skipped for ``retry_after_s`` (a circuit
+breaker: a black-holed Redis would otherwise cost a timeout per event, and a ``loanOffers``
+answer publishes one event per offer), then tried again. The listener reconnects with capped backoff; events published while it
 was disconnected are not replayed (pub/sub is fire-and-forget; a client that must not miss a
 change re-reads ``offer``/``offerHistory`` after reconnecting).
 """
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -39,11 +42,13 @@ class EventBusStats:
     received: int = 0
     malformed: int = 0
     reconnects: int = 0
+    skipped: int = 0  # publishes not tried because Redis failed moments ago
 
 
 class RedisEventBus:
     def __init__(self, url: str, channel: str = CHANNEL, timeout_s: float = 1.0,
-                 max_backoff_s: float = 5.0, local: InProcessEventBus | None = None) -> None:
+                 max_backoff_s: float = 5.0, local: InProcessEventBus | None = None,
+                 retry_after_s: float = 1.0) -> None:
         # Publishing: short timeouts, a slow Redis must not hold a mutation's response.
         self._publisher = Redis.from_url(url, socket_timeout=timeout_s,
                                          socket_connect_timeout=timeout_s)
@@ -58,12 +63,19 @@ class RedisEventBus:
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self.stats = EventBusStats()
+        self._retry_after = retry_after_s
+        self._down_until = 0.0
 
     async def publish(self, event: OfferEvent) -> None:
+        if time.monotonic() < self._down_until:
+            self.stats.skipped += 1
+            await self._local.publish(event)
+            return
         try:
             await self._publisher.publish(self._channel, json.dumps(event_to_dict(event)))
             self.stats.published += 1
         except Exception:  # an outage must not fail the mutation that caused the event
+            self._down_until = time.monotonic() + self._retry_after
             self.stats.publish_errors += 1
             log.warning("could not publish a %s event to Redis; delivering it locally only",
                         event.type, exc_info=True)

@@ -158,3 +158,21 @@ async def test_readyz_is_degraded_but_ready_when_redis_is_down(app_env: dict) ->
     assert body["status"] == "degraded" and body["ready"] is True
     assert body["checks"] == {"database": "ok", "cache": "down"}
     assert "Redis" in body["degraded"][0]
+
+
+async def test_acceptances_are_counted_once(client: httpx.AsyncClient) -> None:
+    answer = await gql(client, OFFERS.replace("offers { roi }", "offers { offerId roi }"),
+                       userId="user-000031")
+    offer_id = answer["data"]["loanOffers"]["offers"][0]["offerId"]
+    accept = """mutation Accept($id: ID!, $key: String!) {
+      acceptOffer(offerId: $id, idempotencyKey: $key) { offer { status } } }"""
+    before = await samples(client)
+    first = await gql(client, accept, id=offer_id, key="metrics-test-1")
+    assert first["data"]["acceptOffer"]["offer"]["status"] == "ACCEPTED"
+    replay = await gql(client, accept, id=offer_id, key="metrics-test-1")
+    assert replay["data"] == first["data"]  # the same answer, not a second acceptance
+    after = await samples(client)
+    assert (total(after, "loan_offers_offers_accepted_total")
+            - total(before, "loan_offers_offers_accepted_total")) == 1
+    assert (total(after, "loan_offers_accepted_offer_roi_percent_count")
+            - total(before, "loan_offers_accepted_offer_roi_percent_count")) == 1

@@ -121,6 +121,8 @@ def _cli(env: dict[str, str], *args: str) -> None:
 
 OFFERS = """query Offers($u: ID!) { loanOffers(request: {userId: $u}) {
   userId decision offers { offerId rank amount tenure roi apr emi processingFee } } }"""
+ACCEPT = """mutation Accept($id: ID!, $key: String!) {
+  acceptOffer(offerId: $id, idempotencyKey: $key) { offer { offerId status } } }"""
 OFFER = """query Offer($id: ID!) { offer(offerId: $id) {
   offerId rank amount tenure roi apr emi processingFee } }"""
 
@@ -147,6 +149,8 @@ class Outcome:
 class Stream:
     outcomes: list[Outcome] = field(default_factory=list)
     t0: float = field(default_factory=time.monotonic)
+    accepted: set[str] = field(default_factory=set)   # acknowledged acceptOffer answers
+    attempted: set[str] = field(default_factory=set)  # users whose offer we tried to accept
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -157,7 +161,7 @@ class Stream:
 
     def offer_ids(self) -> set[str]:
         return {offer["offerId"] for o in self.outcomes if o.ok
-                for offer in (o.body or {}).get("loanOffers", {}).get("offers", [])}
+                for offer in ((o.body or {}).get("loanOffers") or {}).get("offers", [])}
 
     def summary(self) -> str:
         latencies = sorted(o.latency for o in self.outcomes) or [0.0]
@@ -190,9 +194,13 @@ async def post(client: httpx.AsyncClient, stream: Stream, query: str,
 
 async def stream(url: str, duration_s: float, concurrency: int = 4, max_requests: int = 4000,
                  during: Callable[[Stream], Awaitable[None]] | None = None,
-                 users: int = SEEDED) -> Stream:
+                 users: int = SEEDED, accept: bool = True, accept_rounds: int = 6) -> Stream:
     """``loanOffers`` for users 1..``users`` in turn from ``concurrency`` clients until
-    ``duration_s`` or ``max_requests``; ``during(stream)`` runs alongside (the fault script)."""
+    ``duration_s`` or ``max_requests``; with ``accept``, one answer with offers per user is
+    followed by ``acceptOffer`` of its best offer (once per user, with an idempotency key: a
+    customer accepting twice would rightly be a conflict), user ``u`` from round
+    ``u % accept_rounds`` of the stream on, so acceptances are spread before, during and after
+    the faults. ``during(stream)`` runs alongside (the fault script)."""
     result = Stream()
     counter = iter(range(max_requests))
 
@@ -200,7 +208,17 @@ async def stream(url: str, duration_s: float, concurrency: int = 4, max_requests
         for n in counter:
             if result.now() > duration_s:
                 return
-            await post(client, result, OFFERS, {"u": f"user-{n % users + 1:06d}"})
+            user = f"user-{n % users + 1:06d}"
+            outcome = await post(client, result, OFFERS, {"u": user})
+            offers = ((outcome.body or {}).get("loanOffers") or {}).get("offers") or []
+            due = n // users >= (n % users) % accept_rounds
+            if accept and due and offers and user not in result.attempted:
+                result.attempted.add(user)
+                offer_id = offers[0]["offerId"]
+                answer = await post(client, result, ACCEPT,
+                                    {"id": offer_id, "key": f"accept-{offer_id}"})
+                if answer.ok and answer.body["acceptOffer"]["offer"]["status"] == "ACCEPTED":
+                    result.accepted.add(offer_id)
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=CLIENT_TIMEOUT_S, limits=limits) as client:

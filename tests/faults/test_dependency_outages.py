@@ -27,16 +27,32 @@ async def metric(url: str, name: str, **labels: str) -> float:
     return total
 
 
-async def stored_offer_ids(database_url: str, offer_ids: set[str]) -> set[str]:
+async def stored_offer_ids(database_url: str, offer_ids: set[str],
+                           status: str | None = None) -> set[str]:
+    """Which of ``offer_ids`` are rows (with ``status``, when given), read straight from
+    PostgreSQL, not through the service."""
     engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    query = "SELECT offer_id FROM offers WHERE offer_id = ANY(:ids)"
+    if status is not None:
+        query += " AND status = :status"
     try:
         async with engine.connect() as connection:
-            rows = await connection.execute(
-                text("SELECT offer_id FROM offers WHERE offer_id = ANY(:ids)"),
-                {"ids": sorted(offer_ids)})
+            rows = await connection.execute(text(query), {"ids": sorted(offer_ids),
+                                                          "status": status})
             return {row[0] for row in rows}
     finally:
         await engine.dispose()
+
+
+async def check_nothing_lost(stack: Stack, result: Stream) -> None:
+    """Every offer of every successful answer is a row; every acknowledged acceptance is an
+    ACCEPTED row."""
+    acknowledged = result.offer_ids()
+    assert acknowledged
+    assert await stored_offer_ids(stack.direct_database_url, acknowledged) == acknowledged
+    assert result.accepted, "no acceptance was acknowledged: the test proves nothing"
+    assert await stored_offer_ids(stack.direct_database_url, result.accepted,
+                                  "ACCEPTED") == result.accepted
 
 
 async def test_redis_killed_and_restarted_fails_no_request(stack: Stack,
@@ -56,13 +72,16 @@ async def test_redis_killed_and_restarted_fails_no_request(stack: Stack,
                                                       level="l2", result="hit")
 
     # Few users, so applicants come back from Redis (the in-process level is off).
-    result = await stream(url, duration_s=9, during=kill_and_restart, users=10)
+    result = await stream(url, duration_s=9, during=kill_and_restart, users=40,
+                          accept_rounds=16)
     during_outage = [o for o in result.outcomes
                      if marks["killed"] <= o.started <= marks["restarted"]]
     record_property("redis_outage", result.summary())
-    print(f"\nRedis kill/restart: {result.summary()}; {len(during_outage)} during the outage")
+    print(f"\nRedis kill/restart: {result.summary()}; {len(during_outage)} during the outage; "
+          f"{len(result.accepted)} acceptances acknowledged")
     assert len(result.outcomes) > 50 and len(during_outage) > 10
     assert result.failed == [], result.summary()
+    await check_nothing_lost(stack, result)
     # Redis back: the shared cache serves hits again without a restart of the app.
     assert await metric(url, "loan_offers_cache_requests_total", level="l2",
                         result="hit") > marks["l2_hits_after_restart"]
@@ -113,10 +132,9 @@ async def test_postgres_outage_gives_typed_errors_and_recovers(stack: Stack,
     assert probes["down"].json()["status"] == "unavailable"
     assert probes["up"].status_code == 200 and probes["up"].json()["status"] == "ready"
 
-    # Nothing acknowledged is lost: every offer of every successful answer is a row.
-    acknowledged = result.offer_ids()
-    assert acknowledged
-    assert await stored_offer_ids(stack.direct_database_url, acknowledged) == acknowledged
+    # Nothing acknowledged is lost: offers generated and acceptances, before, during, after.
+    await check_nothing_lost(stack, result)
+    print(f"{len(result.accepted)} acceptances acknowledged, all ACCEPTED in the database")
 
 
 @pytest.fixture(autouse=True)
