@@ -9,9 +9,10 @@ Failure behaviour: publishing never raises. If Redis cannot take an event, it is
 this process's subscribers (so a single-replica deployment loses nothing) and counted in
 ``stats.publish_errors``. After a failed publish, Redis is skipped for ``retry_after_s`` (a circuit
 breaker: a black-holed Redis would otherwise cost a timeout per event, and a ``loanOffers``
-answer publishes one event per offer), then tried again. The listener reconnects with capped backoff; events published while it
-was disconnected are not replayed (pub/sub is fire-and-forget; a client that must not miss a
-change re-reads ``offer``/``offerHistory`` after reconnecting).
+answer publishes one event per offer), then tried again. The listener reconnects with capped
+backoff; events published while it was disconnected are not replayed (pub/sub is
+fire-and-forget; a client that must not miss a change re-reads ``offer``/``offerHistory`` after
+reconnecting).
 """
 
 from __future__ import annotations
