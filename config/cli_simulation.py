@@ -22,17 +22,32 @@ def simulate(
     = Path("simulation-results"),
     target_take_up: Annotated[float | None, typer.Option(
         help="Also re-price the draft for this mean take-up (0..1) at maximum profit.")] = None,
+    income_multiple: Annotated[str | None, typer.Option(
+        help="Every applicant asks for this multiple of their monthly income (full engine per "
+             "applicant: counter-offers and fallbacks).")] = None,
+    tenure: Annotated[int | None, typer.Option(help="Every applicant asks for this tenure.")]
+    = None,
 ) -> None:
     """Simulate POLICY_FILE over a sample of the stored portfolio and compare it with the live
     policy: prints a table, writes OUT/simulation.png (chart) and OUT/simulation.txt (table)."""
     import asyncio
+    from decimal import Decimal, InvalidOperation
 
     from adapters.reporting.simulation_report import report_table, write_chart
     from application.errors import ApplicationError
     from application.use_cases.simulate_policy import InvalidPolicy, SimulationCommand
     from config.container import build_container
     from config.settings import Settings
+    from domain.simulation.requests import RequestScenario
 
+    scenario = None
+    if income_multiple is not None or tenure is not None:
+        try:
+            scenario = RequestScenario(
+                None if income_multiple is None else Decimal(income_multiple), tenure)
+        except (ValueError, InvalidOperation) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(USAGE_ERROR) from exc
     settings = Settings()
     if not 1 <= sample <= CLI_MAX_SAMPLE:
         typer.echo(f"error: --sample must be between 1 and {CLI_MAX_SAMPLE}", err=True)
@@ -40,11 +55,12 @@ def simulate(
 
     async def run():
         container = build_container(settings.model_copy(
-            update={"simulation_max_sample": CLI_MAX_SAMPLE}))
+            update={"simulation_max_sample": CLI_MAX_SAMPLE,
+                    "simulation_max_request_sample": CLI_MAX_SAMPLE}))
         try:
             return await container.simulate_policy().execute(
                 SimulationCommand(policy_file.read_text(encoding="utf-8"), sample, seed,
-                                  target_take_up))
+                                  target_take_up, scenario))
         finally:
             await container.engine().dispose()
 

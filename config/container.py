@@ -203,7 +203,8 @@ class Container(containers.DeclarativeContainer):
     import_applicants = providers.Factory(ImportApplicants, uow_factory, applicant_cache, clock)
     portfolio_sample = providers.Singleton(SqlPortfolioSample, session_factory)
     simulate_policy = providers.Singleton(SimulatePolicy, portfolio_sample, policy_source, clock,
-                                          settings.provided.simulation_max_sample)
+                                          settings.provided.simulation_max_sample,
+                                          settings.provided.simulation_max_request_sample)
 
     accept_offer = providers.Singleton(AcceptOffer, uow_factory, events, clock, applicant_cache,
                                        offer_metrics)

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
 
     policy_file: Path = DEFAULT_POLICY_FILE
     simulation_max_sample: int = Field(default=20_000, ge=1, le=1_000_000)
+    simulation_max_request_sample: int = Field(default=5_000, ge=1, le=1_000_000)
     graphiql: bool | None = None
     introspection: bool | None = None
 

@@ -37,6 +37,10 @@ def report_table(report: SimulationReport) -> str:
                      f"{db.approved}/{db.applicants}"))
         rows.append((f"band {lb.band} ROI % / APR %", f"{_pct(lb.mean_roi)} / {_pct(lb.mean_apr)}",
                      f"{_pct(db.mean_roi)} / {_pct(db.mean_apr)}"))
+    live_fb = {c.name: c.count for c in live.fallbacks}
+    draft_fb = {c.name: c.count for c in draft.fallbacks}
+    for name in sorted(set(live_fb) | set(draft_fb)):
+        rows.append((f"fallback {name}", str(live_fb.get(name, 0)), str(draft_fb.get(name, 0))))
     for lf, df in zip(live.fairness, draft.fairness, strict=False):
         rows.append((f"fairness {lf.attribute} (AIR)", _fairness(lf.adverse_impact_ratio, lf.passes),
                      _fairness(df.adverse_impact_ratio, df.passes)))

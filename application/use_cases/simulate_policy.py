@@ -21,6 +21,7 @@ from domain.policy.parsing import PolicyValidationError, parse_policy_toml
 from domain.simulation.batch import simulate_batch
 from domain.simulation.columns import ApplicantColumns
 from domain.simulation.report import SimulationReport, compare
+from domain.simulation.requests import RequestScenario, simulate_requests
 
 
 class InvalidPolicy(InvalidInput):
@@ -50,23 +51,28 @@ class SimulationCommand:
     sample_size: int
     seed: int = 0
     target_take_up: float | None = None   # also plan the draft for this mean take-up
+    request: RequestScenario | None = None  # None: every applicant asks with no terms
 
 
 class SimulatePolicy:
     def __init__(self, sample: PortfolioSample, policies: ActivePolicySource, clock: Clock,
-                 max_sample: int) -> None:
+                 max_sample: int, max_request_sample: int = 5_000) -> None:
         self._sample = sample
         self._policies = policies
         self._clock = clock
         self._max_sample = max_sample
+        # Requested terms run the scalar engine per applicant (~1 ms each): a smaller bound.
+        self._max_request_sample = min(max_request_sample, max_sample)
 
     @property
     def max_sample(self) -> int:
         return self._max_sample
 
     async def execute(self, command: SimulationCommand) -> SimulationReport:
-        if not 1 <= command.sample_size <= self._max_sample:
-            raise InvalidInput(f"sampleSize must be between 1 and {self._max_sample}",
+        bound = self._max_sample if command.request is None else self._max_request_sample
+        if not 1 <= command.sample_size <= bound:
+            raise InvalidInput(f"sampleSize must be between 1 and {bound}"
+                               + ("" if command.request is None else " with requested terms"),
                                field="sampleSize")
         target = command.target_take_up
         if target is not None and not 0 < target < 1:
@@ -75,6 +81,9 @@ class SimulatePolicy:
         live = await self._policies.active()
         now = self._clock.now()
         sampled = await self._sample.sample(command.sample_size, command.seed, now)
+        if command.request is not None:
+            return await asyncio.to_thread(run_request_comparison, live, draft, sampled, now,
+                                           command.seed, command.request, target)
         return await asyncio.to_thread(run_comparison, live, draft, sample_columns(sampled), now,
                                        command.seed, target)
 
@@ -89,3 +98,14 @@ def run_comparison(live: PricingPolicy, draft: PricingPolicy, cols: ApplicantCol
                    ) -> SimulationReport:
     return compare((simulate_batch(live, cols, now), live),
                    (simulate_batch(draft, cols, now), draft), cols, seed, target_take_up)
+
+
+def run_request_comparison(live: PricingPolicy, draft: PricingPolicy,
+                           sampled: Sequence[SampledApplicant], now: datetime, seed: int,
+                           scenario: RequestScenario, target_take_up: float | None = None
+                           ) -> SimulationReport:
+    applicants = [s.applicant for s in sampled]
+    histories = [s.history for s in sampled]
+    return compare((simulate_requests(live, applicants, histories, scenario, now), live),
+                   (simulate_requests(draft, applicants, histories, scenario, now), draft),
+                   sample_columns(sampled), seed, target_take_up)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from decimal import Decimal
 
 import strawberry
 from strawberry.types import Info
 
 from application.use_cases.simulate_policy import InvalidPolicy, SimulationCommand
 from domain.simulation import report as domain
+from domain.simulation.requests import RequestScenario
 from graphql_api.context import GraphQLContext
 from graphql_api.errors import call, typed_error
 from graphql_api.types import money
@@ -138,6 +140,26 @@ class PolicySimulation:
                                   if r.volume_target is not None else None))
 
 
+@strawberry.input(description="The terms every sampled applicant asks for: an amount of "
+                              "incomeMultiple x their monthly income (within the policy's limits) "
+                              "and/or a tenure. Runs the full engine per applicant (counter-offers "
+                              "and fallbacks), with a smaller sampleSize bound.")
+class SimulatedRequest:
+    income_multiple: float | None = None
+    tenure: int | None = None
+
+
+def _scenario(request: SimulatedRequest | None) -> RequestScenario | None:
+    if request is None:
+        return None
+    try:
+        multiple = (None if request.income_multiple is None
+                    else Decimal(repr(request.income_multiple)))
+        return RequestScenario(multiple, request.tenure)
+    except ValueError as exc:
+        raise typed_error("BAD_USER_INPUT", str(exc), field="request") from exc
+
+
 @strawberry.type
 class SimulationQueries:
     @strawberry.field(description="Simulate a draft pricing policy (TOML) over a sample of the "
@@ -146,13 +168,14 @@ class SimulationQueries:
                                   "[{path, message}].")
     async def simulate_policy(self, info: Info[GraphQLContext, None], draft: str,
                               sample_size: int = 1000, seed: int = 0,
-                              target_take_up: float | None = None) -> PolicySimulation:
+                              target_take_up: float | None = None,
+                              request: SimulatedRequest | None = None) -> PolicySimulation:
         use_case = info.context.services.simulate_policy
         if use_case is None:
             raise typed_error("UNAVAILABLE", "simulation is not configured")
+        command = SimulationCommand(draft, sample_size, seed, target_take_up, _scenario(request))
         try:
-            report = await call(use_case.execute(SimulationCommand(draft, sample_size, seed,
-                                                                  target_take_up)))
+            report = await call(use_case.execute(command))
         except Exception as exc:
             cause = exc.__cause__
             if isinstance(cause, InvalidPolicy):

@@ -129,3 +129,50 @@ async def test_volume_target_for_the_draft(client, app_env) -> None:
     body = await gql(client, query.replace("0.65", "1.5"),
                      d=app_env["settings"].policy_file.read_text())
     assert body["errors"][0]["extensions"]["field"] == "targetTakeUp"
+
+
+REQUEST_SIM = """query R($d: String!) { simulatePolicy(draft: $d, sampleSize: 60, seed: 4,
+  request: {incomeMultiple: 14, tenure: 36}) { live { applicants approvalRate counterOfferRate
+  declineRate fallbacks { name count } } } }"""
+
+OFFERS_ASKED = """query O($u: ID!, $a: Float, $t: Int) { loanOffers(request: {userId: $u,
+  requestedAmount: $a, requestedTenure: $t}) { decision offers { explanation {
+  fallbackApplied } } } }"""
+
+
+async def test_requested_terms_reproduce_loan_offers_with_fallbacks(client, app_env) -> None:
+    from decimal import Decimal
+
+    from domain.simulation.requests import RequestScenario
+
+    container = app_env["container"]
+    policy = await container.policy_source().active()
+    sampled = await container.portfolio_sample().sample(60, 4, container.clock().now())
+    scenario = RequestScenario(Decimal(14), 36)
+    decisions: dict[str, int] = defaultdict(int)
+    fallbacks: dict[str, int] = defaultdict(int)
+    for s in sampled:
+        request = scenario.request_for(policy, s.applicant)
+        answer = (await gql(client, OFFERS_ASKED, u=s.applicant.user_id,
+                            a=float(request.requested_amount), t=request.requested_tenure)
+                  )["data"]["loanOffers"]
+        decisions[answer["decision"]] += 1
+        if answer["offers"] and answer["offers"][0]["explanation"]["fallbackApplied"]:
+            fallbacks[answer["offers"][0]["explanation"]["fallbackApplied"]] += 1
+    body = await gql(client, REQUEST_SIM, d=app_env["settings"].policy_file.read_text())
+    assert "errors" not in body, body
+    live = body["data"]["simulatePolicy"]["live"]
+    assert live["applicants"] == 60
+    assert live["approvalRate"] == pytest.approx(decisions["APPROVED"] / 60)
+    assert live["counterOfferRate"] == pytest.approx(decisions["COUNTER_OFFER"] / 60)
+    assert live["counterOfferRate"] > 0 and fallbacks   # the scenario exercises fallbacks
+    assert {f["name"]: f["count"] for f in live["fallbacks"]} == dict(fallbacks)
+
+
+async def test_requested_terms_have_their_own_bound(client, app_env) -> None:
+    query = REQUEST_SIM.replace("sampleSize: 60", "sampleSize: 5001")
+    body = await gql(client, query, d=app_env["settings"].policy_file.read_text())
+    assert body["errors"][0]["extensions"]["field"] == "sampleSize"
+    query = REQUEST_SIM.replace("incomeMultiple: 14, tenure: 36", "incomeMultiple: -2")
+    body = await gql(client, query, d=app_env["settings"].policy_file.read_text())
+    assert body["errors"][0]["extensions"]["field"] == "request"
