@@ -1,5 +1,6 @@
 """Pricing-manager commands: ``simulate`` (what-if simulation of a policy file against the live
-policy) and ``policy-diff`` (what changed between two policy versions or files)."""
+policy), ``policy-diff`` (what changed between two policy versions or files) and
+``policy-rollback`` (make a stored earlier version active again)."""
 
 from __future__ import annotations
 
@@ -141,6 +142,41 @@ def policy_diff(
         typer.echo(f"{len(changes)} change(s)")
 
 
+def policy_rollback(
+    version: Annotated[int, typer.Argument(help="The stored version to make active again.")],
+    withdraw: Annotated[bool, typer.Option(
+        "--withdraw", help="Withdraw the replaced version's open offers instead of re-pricing.")]
+    = False,
+) -> None:
+    """Make a stored earlier policy version active again (publishPricingPolicy with that
+    version's own TOML: versions are immutable, so the rollback is that version)."""
+    import asyncio
+
+    from application.errors import ApplicationError
+    from application.use_cases.publish_pricing_policy import OpenOfferAction
+    from config.container import build_container
+    from config.settings import Settings
+
+    async def run():
+        container = build_container(Settings())
+        try:
+            record = await container.get_pricing_policy().execute(version)
+            action = OpenOfferAction.WITHDRAW if withdraw else OpenOfferAction.REPRICE
+            return await container.publish_pricing_policy().execute(record.source_toml, action)
+        finally:
+            await container.engine().dispose()
+
+    try:
+        report = asyncio.run(run())
+    except ApplicationError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"active policy version {report.record.policy.version} (was "
+               f"{report.previous_version}); open offers re-priced {report.repriced}, "
+               f"withdrawn {report.withdrawn}, new {report.generated}")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(simulate)
     app.command("policy-diff")(policy_diff)
+    app.command("policy-rollback")(policy_rollback)
