@@ -21,7 +21,8 @@ What is reported
     stdout and as JSON in ``benchmarks/results/domain.json`` with machine information.
 
 Target
-    Under 1 ms CPU median per applicant for the full-grid workload (single core, no request).
+    Under 0.3 ms CPU median per applicant for the full-grid workload (single core, no request;
+    issue 8).
     The JSON's ``meets_target`` says whether this run met it. Timings are never asserted in
     tests: CI machines differ.
 
@@ -57,7 +58,7 @@ from domain.policy.model import PricingPolicy
 from domain.policy.parsing import parse_policy_toml
 
 NAME = "domain"
-TARGET_MEDIAN_MS = 1.0
+TARGET_MEDIAN_MS = 0.3
 DEFAULT_COUNT = 2_000
 DEFAULT_ROUNDS = 5
 WARM_UP = 50

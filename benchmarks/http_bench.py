@@ -16,6 +16,8 @@
 ``BENCH_APQ``          1        clients send persisted-query hashes, not documents (the
                                 documents are registered during the warm-up)
 ``BENCH_APP_PATH``     unset    measure another checkout of the service (before/after)
+``BENCH_AUTHORIZATION`` unset   ``Authorization`` header of every service request, e.g.
+                                ``Bearer <token>`` once the prod profile requires tokens
 =====================  =======  ==========================================================
 
 Any ``LOAN_OFFERS_*`` setting (pool sizes, ``LOAN_OFFERS_EVENT_LOOP``, ...) passes through to
@@ -86,6 +88,7 @@ def config_from_env() -> dict[str, Any]:
         "timeout_s": float(os.environ.get("BENCH_TIMEOUT", 10)),
         "apq": os.environ.get("BENCH_APQ", "1") not in ("0", "false", "no"),
         "app_path": os.environ.get("BENCH_APP_PATH"),
+        "authorization": "set" if os.environ.get("BENCH_AUTHORIZATION") else "none",
         "scenarios": scenarios,
         "server_settings": {k: v for k, v in sorted(os.environ.items())
                             if k.startswith("LOAN_OFFERS_")},
@@ -272,7 +275,10 @@ def one_run(stack: Stack, cfg: dict[str, Any], index: int, profile: bool
     if not service_scenarios:
         return out, raw
     with stack.server("service", cfg["workers"]) as server:
-        workload = Workload("127.0.0.1", server.port, cfg["users"], apq=cfg["apq"])
+        auth = os.environ.get("BENCH_AUTHORIZATION")
+        headers = {"Authorization": auth} if auth else {}
+        workload = Workload("127.0.0.1", server.port, cfg["users"], apq=cfg["apq"],
+                            headers_for=lambda _user: headers)
         warm = workload.builders()["loanOffers"]
         run_phase(server, warm, workload.check, cfg, duration_s=cfg["warmup_s"], rate=None,
                   seed=seed + 2, other_pids={})
