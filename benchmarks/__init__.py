@@ -12,4 +12,5 @@ BENCHMARKS = {
     "simulation": "benchmarks.simulation_bench",
     "http": "benchmarks.http_bench",
     "data": "benchmarks.data_bench",
+    "cluster": "benchmarks.cluster_bench",
 }

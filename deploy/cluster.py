@@ -13,7 +13,9 @@ with passive health checks and retries of requests no replica has received
 (``deploy/nginx/loan-offers.conf.template`` explains the retry policy).
 
 PostgreSQL and Redis get random passwords (kept in ``secrets.json``, mode 0600) even on
-loopback, so the URLs have the shape a deployment uses. As root, PostgreSQL runs as the
+loopback, and PostgreSQL has the roles of a deployment: ``loan_offers_owner`` owns the schema and
+runs migrations, the replicas connect as ``loan_offers_app``, which can read and write rows and
+create nothing. As root, PostgreSQL runs as the
 ``postgres`` system user (it refuses to run as root) and nginx workers as ``nobody``.
 
 The tests (``tests/cluster``) drive the same class on free ports in a temporary directory.
@@ -46,6 +48,9 @@ DEFAULT_DIR = PROJECT_ROOT / "var" / "cluster"
 PG_GLOBS = ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin")
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
+
+DATABASE = "loan_offers"
+ADMIN_ROLE, OWNER_ROLE, APP_ROLE = "cluster_admin", "loan_offers_owner", "loan_offers_app"
 
 #: Passive health check: this many failed attempts within FAIL_TIMEOUT_S take a replica out for
 #: FAIL_TIMEOUT_S; then one live request tries it again.
@@ -227,9 +232,18 @@ class Cluster:
 
     @property
     def database_url(self) -> str:
+        """The replicas' URL: role ``loan_offers_app``, data access only (no DDL)."""
+        return self._pg_url(APP_ROLE)
+
+    @property
+    def migration_database_url(self) -> str:
+        """``loan-offers migrate``'s URL: role ``loan_offers_owner``, which owns the schema."""
+        return self._pg_url(OWNER_ROLE)
+
+    def _pg_url(self, role: str) -> str:
         assert self.state is not None
-        return (f"postgresql+asyncpg://loan_offers:{self._secret('postgres')}"
-                f"@127.0.0.1:{self.state.postgres_port}/loan_offers")
+        return (f"postgresql+asyncpg://{role}:{self._secret(role)}"
+                f"@127.0.0.1:{self.state.postgres_port}/{DATABASE}")
 
     @property
     def redis_url(self) -> str:
@@ -243,15 +257,16 @@ class Cluster:
 
     def describe(self) -> str:
         assert self.state is not None
-        lines = [f"GraphQL (nginx, {len(self.state.replicas)} replicas): {self.graphql_url}",
-                 f"WebSocket subscriptions:  ws://127.0.0.1:{self.state.nginx_port}/graphql"]
-        lines += [f"{r.name} (direct):       {r.url}/graphql  pid {r.pid}"
-                  for r in self.state.replicas]
-        lines += [f"PostgreSQL:               {self.database_url}",
-                  f"Redis:                    {self.redis_url}",
-                  f"logs:                     {self.logs}",
-                  "stop:                     make cluster-stop"]
-        return "\n".join(lines)
+        rows = [(f"GraphQL (nginx, {len(self.state.replicas)} replicas)", self.graphql_url),
+                ("WebSocket subscriptions", self.graphql_url.replace("http://", "ws://"))]
+        rows += [(f"{r.name} (direct)", f"{r.url}/graphql  pid {r.pid}")
+                 for r in self.state.replicas]
+        rows += [("PostgreSQL (app role)", self.database_url),
+                 ("PostgreSQL (schema owner)", self.migration_database_url),
+                 ("Redis", self.redis_url), ("logs", str(self.logs)),
+                 ("stop", "make cluster-stop")]
+        width = max(len(label) for label, _ in rows) + 1
+        return "\n".join(f"{label + ':':<{width}} {value}" for label, value in rows)
 
     # --- PostgreSQL ---------------------------------------------------------------------------
 
@@ -284,16 +299,16 @@ class Cluster:
                               pg_home / "postgres.log", "-o", options, "-w", "-t", "60", "start"))
 
     def _initdb(self, pg_bin: Path, pg_home: Path) -> None:
-        """A cluster with password (SCRAM) authentication and the ``loan_offers`` database
-        owned by the ``loan_offers`` role: the shape of a real deployment."""
+        """A cluster with password (SCRAM) authentication; its superuser ``cluster_admin`` is
+        for set-up and tests only."""
         password_file = pg_home / "pwfile"
-        password_file.write_text(self._secret("postgres") + "\n")
+        password_file.write_text(self._secret(ADMIN_ROLE) + "\n")
         if os.geteuid() == 0:
             user = pwd.getpwnam("postgres")
             os.chown(password_file, user.pw_uid, user.pw_gid)
         password_file.chmod(0o600)
         try:
-            _run(self._pg_command(pg_bin / "initdb", "-D", self._pg_data, "-U", "loan_offers",
+            _run(self._pg_command(pg_bin / "initdb", "-D", self._pg_data, "-U", ADMIN_ROLE,
                                   f"--pwfile={password_file}", "--auth=scram-sha-256",
                                   "--encoding=UTF8", "--no-locale"))
         finally:
@@ -302,26 +317,36 @@ class Cluster:
             conf.write("\n# loan-offers local cluster\nlog_min_duration_statement = 500\n")
 
     def _create_database(self) -> None:
-        assert self.state is not None
-        env = {**os.environ, "PGPASSWORD": self._secret("postgres")}
-        result = subprocess.run(
-            [str(_postgres_bin() / "psql"), "-h", "127.0.0.1", "-p", str(self.state.postgres_port),
-             "-U", "loan_offers", "-d", "postgres", "-tAc",
-             "SELECT 1 FROM pg_database WHERE datname = 'loan_offers'"],
-            env=env, capture_output=True, text=True, timeout=30, check=False)
-        if result.returncode != 0:
-            raise ClusterError(f"psql failed: {result.stderr}")
-        if result.stdout.strip() != "1":
-            _run([str(_postgres_bin() / "createdb"), "-h", "127.0.0.1", "-p",
-                  str(self.state.postgres_port), "-U", "loan_offers", "loan_offers"], env=env)
+        """Least privilege, as docs/DEPLOYMENT.md recommends: ``loan_offers_owner`` owns the
+        database and runs migrations; ``loan_offers_app`` (the replicas) may read and write rows
+        of the tables the owner creates, and create nothing."""
+        if self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'",
+                     database="postgres") == "1":
+            return
+        owner, app = OWNER_ROLE, APP_ROLE
+        self.psql(f"CREATE ROLE {owner} LOGIN PASSWORD '{self._secret(owner)}'",
+                  database="postgres")
+        self.psql(f"CREATE ROLE {app} LOGIN PASSWORD '{self._secret(app)}'", database="postgres")
+        self.psql(f"CREATE DATABASE {DATABASE} OWNER {owner}", database="postgres")
+        for statement in (
+                f"REVOKE ALL ON DATABASE {DATABASE} FROM PUBLIC",
+                f"GRANT CONNECT, TEMPORARY ON DATABASE {DATABASE} TO {app}",
+                f"ALTER SCHEMA public OWNER TO {owner}",
+                "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+                f"GRANT USAGE ON SCHEMA public TO {app}",
+                f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public "
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {app}",
+                f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public "
+                f"GRANT USAGE, SELECT ON SEQUENCES TO {app}"):
+            self.psql(statement)
 
-    def psql(self, sql: str) -> str:
-        """Run SQL on the cluster's database as the application role; returns unaligned rows."""
+    def psql(self, sql: str, database: str = DATABASE) -> str:
+        """Run SQL as the cluster's superuser (set-up, tests); returns unaligned rows."""
         assert self.state is not None
         result = subprocess.run(
             [str(_postgres_bin() / "psql"), "-h", "127.0.0.1", "-p", str(self.state.postgres_port),
-             "-U", "loan_offers", "-d", "loan_offers", "-v", "ON_ERROR_STOP=1", "-tAc", sql],
-            env={**os.environ, "PGPASSWORD": self._secret("postgres")},
+             "-U", ADMIN_ROLE, "-d", database, "-v", "ON_ERROR_STOP=1", "-tAc", sql],
+            env={**os.environ, "PGPASSWORD": self._secret(ADMIN_ROLE)},
             capture_output=True, text=True, timeout=30, check=False)
         if result.returncode != 0:
             raise ClusterError(f"psql failed: {result.stderr}")
@@ -361,9 +386,9 @@ class Cluster:
     def _migrate_and_seed(self) -> None:
         self._create_database()
         cli = str(_venv_bin("loan-offers"))
-        env = self.app_env()
-        _run([cli, "migrate"], env=env, cwd=self.base)
-        _run([cli, "seed", "--count", str(self.seed_count)], env=env, cwd=self.base)
+        _run([cli, "migrate"], env=self.app_env(LOAN_OFFERS_DATABASE_URL=self.migration_database_url),
+             cwd=self.base)
+        _run([cli, "seed", "--count", str(self.seed_count)], env=self.app_env(), cwd=self.base)
 
     # --- nginx --------------------------------------------------------------------------------
 

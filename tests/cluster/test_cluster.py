@@ -243,3 +243,21 @@ async def test_a_subscriber_on_one_replica_receives_events_caused_on_the_other(
             seen.append((update["type"], update["offer"]["offerId"]))
     assert ("GENERATED", offer_id) in seen
     assert ("ACCEPTED", offer_id) in seen
+
+
+async def test_replicas_run_as_a_role_that_cannot_change_the_schema(both_replicas: Cluster) -> None:
+    """The replicas serve (every other test here) as ``loan_offers_app``, which may not create or
+    drop tables: only the migration role can."""
+    import asyncpg
+
+    dsn = both_replicas.database_url.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(dsn)
+    try:
+        assert await connection.fetchval("SELECT current_user") == "loan_offers_app"
+        assert await connection.fetchval("SELECT count(*) FROM applicants") == SEEDED
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await connection.execute("CREATE TABLE intruder (id int)")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await connection.execute("DROP TABLE applicants")
+    finally:
+        await connection.close()

@@ -37,6 +37,19 @@ K8S = DEPLOY / "k8s"
 #: Oldest Kubernetes still in wide support and the newest schemas the package ships.
 K8S_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
 SETTING_NAMES = {f"LOAN_OFFERS_{name.upper()}" for name in Settings.model_fields}
+#: Settings the deployment files leave at their defaults on purpose. A new setting goes either
+#: into deploy/k8s/configmap.yaml and deploy/docker-compose.yml (x-app environment), or here
+#: with the reason.
+LEFT_AT_DEFAULT = {
+    "LOAN_OFFERS_DATABASE_URL": "a secret: Secret reference / compose interpolation",
+    "LOAN_OFFERS_REDIS_URL": "a secret: Secret reference / compose interpolation",
+    "LOAN_OFFERS_INSTANCE_ID": "per pod / per service, not shared configuration",
+    "LOAN_OFFERS_POLICY_FILE": "the shipped policy; later versions are published at run time",
+    "LOAN_OFFERS_GRAPHIQL": "follows the prod profile (off)",
+    "LOAN_OFFERS_INTROSPECTION": "follows the prod profile (off)",
+    "LOAN_OFFERS_TRACING_EXPORTER": "otlp, the default, is the deployment choice",
+    "LOAN_OFFERS_SIMULATION_MAX_SAMPLE": "a product limit, not an environment choice",
+}
 
 
 def _documents(path: Path) -> list[dict[str, Any]]:
@@ -168,6 +181,17 @@ def test_every_setting_named_in_kubernetes_exists_and_secrets_are_references() -
     assert {"LOAN_OFFERS_DATABASE_URL", "LOAN_OFFERS_REDIS_URL", "LOAN_OFFERS_PROFILE",
             "LOAN_OFFERS_INSTANCE_ID"} <= ours
     assert manifests["ConfigMap/loan-offers-config"]["data"]["LOAN_OFFERS_PROFILE"] == "prod"
+
+
+def test_every_setting_is_configured_or_deliberately_left_at_its_default() -> None:
+    config = set(_manifests()["ConfigMap/loan-offers-config"]["data"])
+    compose = set(_compose()["x-app"]["environment"])
+    for name, where in (("deploy/k8s/configmap.yaml", config),
+                        ("deploy/docker-compose.yml", compose)):
+        missing = SETTING_NAMES - where - set(LEFT_AT_DEFAULT)
+        assert not missing, (f"{sorted(missing)}: add to {name} (and the other deployment "
+                             "file), or to LEFT_AT_DEFAULT in this test with the reason")
+    assert not set(LEFT_AT_DEFAULT) - SETTING_NAMES, "LEFT_AT_DEFAULT names a removed setting"
 
 
 # --- docker compose -----------------------------------------------------------------------------
