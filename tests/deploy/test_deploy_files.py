@@ -49,6 +49,7 @@ LEFT_AT_DEFAULT = {
     "LOAN_OFFERS_INTROSPECTION": "follows the prod profile (off)",
     "LOAN_OFFERS_TRACING_EXPORTER": "otlp, the default, is the deployment choice",
     "LOAN_OFFERS_SIMULATION_MAX_SAMPLE": "a product limit, not an environment choice",
+    "LOAN_OFFERS_SIMULATION_MAX_REQUEST_SAMPLE": "a product limit, not an environment choice",
 }
 
 
