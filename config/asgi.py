@@ -28,6 +28,7 @@ def api_options(settings: Settings) -> ApiOptions:
         allowed_origins=settings.ws_allowed_origin_list,
         max_subscriptions_per_connection=settings.ws_max_subscriptions,
         connection_init_timeout_s=settings.ws_connection_init_timeout_s,
+        dev_anonymous=settings.dev_anonymous_enabled,
         schema=SchemaOptions(
             introspection=settings.introspection_enabled,
             max_depth=settings.max_query_depth,
@@ -47,12 +48,17 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     container = container or build_container(settings)
     settings = container.settings()
     configure_logging(settings.log_level, settings.log_format)
+    settings.check_security()
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         if settings.is_dev:
             log.warning("DEVELOPMENT PROFILE: GraphiQL, introspection and field suggestions are ON. "
                         "Set LOAN_OFFERS_PROFILE=prod for a deployment.")
+            if settings.dev_anonymous_enabled:
+                log.warning("DEVELOPMENT PROFILE: requests without a bearer token run as an "
+                            "anonymous staff principal (LOAN_OFFERS_AUTH_DEV_ANONYMOUS=false "
+                            "turns this off).")
         await container.bootstrap_policy().execute(settings.policy_file.read_text())
         events = container.events()
         if isinstance(events, RedisEventBus):

@@ -318,6 +318,34 @@ def export_schema(
             handle.write(sdl)
 
 
+@app.command()
+def token(
+    sub: Annotated[str, typer.Option(help="Subject: the user id (a customer's userId).")],
+    role: Annotated[list[str], typer.Option(
+        help="Role, repeatable: CUSTOMER, AGENT, ANALYST, ADMIN.")],
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 3600,
+) -> None:
+    """Mint a bearer token with the configured signing key (dev secret, or a PEM key file)."""
+    from datetime import UTC, datetime, timedelta
+
+    from application.security import Role
+    from config.container import token_issuer
+
+    roles = {r.upper() for r in role}
+    unknown = roles - {r.value for r in Role}
+    if unknown or not roles or ttl <= 0 or not sub.strip():
+        problem = (f"unknown role(s) {', '.join(sorted(unknown))}" if unknown
+                   else "--ttl must be positive" if ttl <= 0 else "--sub and --role are required")
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(USAGE_ERROR)
+    try:
+        issuer = token_issuer(_settings())
+    except (ValueError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(USAGE_ERROR) from None
+    typer.echo(issuer.mint(sub.strip(), roles, datetime.now(UTC), timedelta(seconds=ttl)))
+
+
 def _register_feature_commands() -> None:
     from config import cli_simulation
 

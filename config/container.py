@@ -13,6 +13,13 @@ from typing import Any
 from aiocache import SimpleMemoryCache
 from dependency_injector import containers, providers
 
+from adapters.auth.jwks import JwksCache
+from adapters.auth.jwt_verifier import (
+    ChainedTokenVerifier,
+    JwksTokenVerifier,
+    SharedSecretTokenVerifier,
+)
+from adapters.auth.token_issuer import SigningKey, TokenIssuer, load_private_key
 from adapters.cache.applicant_cache import REDIS_NAMESPACE, AiocacheApplicantCache
 from adapters.cache.invalidation_bus import RedisInvalidationBus
 from adapters.events.in_process import InProcessEventBus
@@ -21,6 +28,7 @@ from adapters.metrics.prometheus import (
     PrometheusCacheStats,
     PrometheusOfferMetrics,
 )
+from adapters.ratelimit.limits_limiter import LimitsRateLimiter
 from adapters.sql.challengers import SqlChallengerStore
 from adapters.sql.database import create_engine, session_factory
 from adapters.sql.migrate import is_up_to_date
@@ -113,6 +121,38 @@ def _invalidation_bus(settings: Settings) -> RedisInvalidationBus | None:
     client = Redis.from_url(settings.redis_url, socket_connect_timeout=settings.cache_timeout_s,
                             health_check_interval=30)
     return RedisInvalidationBus(client, retry_after=max(settings.cache_retry_after_s, 0.1))
+
+
+def _token_verifier(settings: Settings) -> ChainedTokenVerifier:
+    """JWKS (RS256/ES256) always when configured; the HS256 shared secret in dev only."""
+    asymmetric = None
+    if settings.auth_jwks_url:
+        jwks = JwksCache(settings.auth_jwks_url,
+                         min_refresh_interval_s=settings.auth_jwks_min_refresh_s)
+        asymmetric = JwksTokenVerifier(jwks, settings.auth_issuer, settings.auth_audience)
+    secret = settings.shared_secret if settings.is_dev else None
+    shared = (SharedSecretTokenVerifier(secret, settings.auth_issuer, settings.auth_audience)
+              if secret else None)
+    return ChainedTokenVerifier(asymmetric, shared)
+
+
+def _rate_limiter(settings: Settings) -> LimitsRateLimiter | None:
+    if not settings.rate_limits_enabled:
+        return None
+    return LimitsRateLimiter(settings.rate_limit_operations, settings.rate_limit_mutations,
+                             settings.redis_url, timeout_s=settings.cache_timeout_s)
+
+
+def token_issuer(settings: Settings) -> TokenIssuer:
+    """Mints tokens with the configured signing key (PEM file), or the dev shared secret."""
+    if settings.auth_signing_key_file is not None:
+        key = load_private_key(settings.auth_signing_key_file, settings.auth_signing_key_id)
+    elif settings.is_dev and settings.shared_secret:
+        key = SigningKey(settings.shared_secret, "HS256", None)
+    else:
+        raise ValueError("no signing key configured: set LOAN_OFFERS_AUTH_SIGNING_KEY_FILE "
+                         "(the prod profile never signs with a shared secret)")
+    return TokenIssuer(key, settings.auth_issuer, settings.auth_audience)
 
 
 def _readiness(engine, cache: AiocacheApplicantCache, timeout_s: float):
@@ -226,6 +266,8 @@ class Container(containers.DeclarativeContainer):
     readiness = providers.Singleton(_readiness, engine, applicant_cache,
                                     settings.provided.readiness_timeout_s)
     api_limits = providers.Singleton(_limits, settings)
+    token_verifier = providers.Singleton(_token_verifier, settings)
+    rate_limiter = providers.Singleton(_rate_limiter, settings)
     api_services = providers.Singleton(
         ApiServices, generate_offers=generate_offers, get_offer=get_offer, subscriber=events,
         readiness=readiness, offer_history=offer_history, get_applicant=get_applicant,
@@ -234,7 +276,8 @@ class Container(containers.DeclarativeContainer):
         get_pricing_policy=get_pricing_policy, publish_pricing_policy=publish_pricing_policy,
         limits=api_limits, simulate_policy=simulate_policy, challenger=challenger,
         save_policy_draft=save_policy_draft, policy_versions=policy_versions,
-        policy_diff=policy_diff)
+        policy_diff=policy_diff, token_verifier=token_verifier,
+        rate_limiter=rate_limiter)
 
 
 async def shutdown(container: Container) -> None:

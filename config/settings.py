@@ -10,10 +10,18 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_POLICY_FILE = Path(__file__).parent / "policies" / "default.toml"
+
+#: The development profile's HS256 secret when none is configured. Public by design: it only
+#: works in the dev profile, and the prod profile refuses every HS256 token.
+DEV_SHARED_SECRET = "loan-offers-dev-shared-secret-never-use-in-production"
+
+
+class InsecureConfiguration(ValueError):
+    """The prod profile was asked to start with a setting that is only safe in development."""
 
 
 class Profile(StrEnum):
@@ -104,7 +112,24 @@ class Settings(BaseSettings):
     read_retry_attempts: int = Field(default=3, ge=1, le=10)
     shutdown_grace_s: float = Field(default=10.0, ge=0)
 
-    @field_validator("redis_url", "instance_id", mode="before")
+    # --- authentication (bearer JWTs) ---
+    auth_jwks_url: str | None = None
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_jwks_min_refresh_s: float = Field(default=10.0, ge=0)
+    auth_dev_secret: SecretStr | None = None
+    auth_dev_anonymous: bool | None = None
+    auth_signing_key_file: Path | None = None
+    auth_signing_key_id: str | None = None
+
+    # --- rate limits (moving window; Redis when redis_url is set, else per process) ---
+    rate_limit_enabled: bool | None = None
+    rate_limit_operations: str = "600/minute"
+    rate_limit_mutations: str = "60/minute"
+
+    @field_validator("redis_url", "instance_id", "auth_jwks_url", "auth_issuer", "auth_audience",
+                     "auth_signing_key_file", "auth_signing_key_id", "auth_dev_secret",
+                     mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
@@ -124,3 +149,47 @@ class Settings(BaseSettings):
     @property
     def introspection_enabled(self) -> bool:
         return self.introspection if self.introspection is not None else self.is_dev
+
+    @property
+    def rate_limits_enabled(self) -> bool:
+        """On in prod, off in dev (load tests and demos from one address), unless set."""
+        return self.rate_limit_enabled if self.rate_limit_enabled is not None else not self.is_dev
+
+    @field_validator("rate_limit_operations", "rate_limit_mutations")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit like '600/minute': {value!r}") from exc
+        return value
+
+    @property
+    def dev_anonymous_enabled(self) -> bool:
+        """Dev only: a request without a token runs as a (loudly logged) staff principal."""
+        return self.is_dev and (self.auth_dev_anonymous if self.auth_dev_anonymous is not None
+                                else True)
+
+    @property
+    def shared_secret(self) -> str | None:
+        """The HS256 secret: development only (``check_security`` refuses it in prod)."""
+        if self.auth_dev_secret is not None:
+            return self.auth_dev_secret.get_secret_value()
+        return DEV_SHARED_SECRET if self.is_dev else None
+
+    def check_security(self) -> None:
+        """Refuse to serve in the prod profile with development-only authentication."""
+        if self.is_dev:
+            return
+        if self.auth_dev_secret is not None:
+            raise InsecureConfiguration("LOAN_OFFERS_AUTH_DEV_SECRET (HS256) is refused in prod")
+        if self.auth_dev_anonymous:
+            raise InsecureConfiguration("LOAN_OFFERS_AUTH_DEV_ANONYMOUS is refused in prod")
+        if not self.auth_jwks_url:
+            raise InsecureConfiguration("prod needs LOAN_OFFERS_AUTH_JWKS_URL (and _ISSUER, "
+                                        "_AUDIENCE) to verify bearer tokens")
+        if not (self.auth_issuer and self.auth_audience):
+            raise InsecureConfiguration("prod needs LOAN_OFFERS_AUTH_ISSUER and "
+                                        "LOAN_OFFERS_AUTH_AUDIENCE")

@@ -18,10 +18,18 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
+from application.security import Unauthenticated
+from graphql_api.authentication import (
+    Authenticator,
+    connection_credentials,
+    unauthenticated_response,
+)
 from graphql_api.context import ApiServices, GraphQLContext
 from graphql_api.errors import finalise_errors
 from graphql_api.metrics import HttpMetricsMiddleware
@@ -48,6 +56,7 @@ class ApiOptions:
     max_subscriptions_per_connection: int = 10
     # A WebSocket that sends no ``connection_init`` within this time is closed.
     connection_init_timeout_s: float = 5.0
+    dev_anonymous: bool = False
 
 
 class LoanOffersGraphQL(GraphQL):
@@ -65,11 +74,23 @@ class LoanOffersGraphQL(GraphQL):
         )
         self.services = services
         self.options = options
+        self.authenticator = Authenticator(services.token_verifier or _RefuseAll(),
+                                           dev_anonymous=options.dev_anonymous)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and _carries_operation(scope):
             await _operation_over_get(scope)(scope, receive, send)
             return
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            credentials = headers.get(b"authorization", b"").decode("latin-1") or None
+            try:
+                principal = await self.authenticator.authenticate(credentials)
+            except Unauthenticated as exc:
+                response = unauthenticated_response(exc.message, request_id_of(scope))
+                await response(scope, receive, send)
+                return
+            scope.setdefault("state", {})["principal"] = principal
         await super().__call__(scope, receive, send)
 
     # orjson: several times faster than the standard library on our answers (measured in
@@ -81,6 +102,17 @@ class LoanOffersGraphQL(GraphQL):
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
+
+    async def on_ws_connect(self, context: GraphQLContext) -> Any:  # type: ignore[override]
+        credentials = connection_credentials(context.connection_params)
+        if credentials is None:
+            credentials = context.request.headers.get("authorization")
+        try:
+            context.principal = await self.authenticator.authenticate(credentials)
+        except Unauthenticated as exc:
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": exc.message}) \
+                from None
+        return UNSET
 
     async def process_result(self, request: Request,
                              result: ExecutionResult) -> GraphQLHTTPResponse:
@@ -96,6 +128,8 @@ class LoanOffersGraphQL(GraphQL):
             services=self.services,
             request_id=request_id_of(request.scope),
             read_attempts=self.options.read_attempts,
+            principal=request.scope.get("state", {}).get("principal"),
+            client_ip=request.client.host if request.client else "",
         )
 
 
@@ -108,6 +142,11 @@ def _operation_over_get(scope: Scope) -> Response:
     error = {"message": "GraphQL operations are accepted over POST only (GET serves GraphiQL)",
              "extensions": {"code": "METHOD_NOT_ALLOWED", "requestId": request_id_of(scope)}}
     return JSONResponse({"errors": [error]}, status_code=405, headers={"Allow": "POST"})
+
+
+class _RefuseAll:
+    async def verify(self, token: str) -> Any:
+        raise Unauthenticated("no token verifier is configured")
 
 
 def create_app(services: ApiServices, options: ApiOptions,

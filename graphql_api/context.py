@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from application.ports import EventSubscriber, PolicyVersions
+from application.security import AuditTrail, Principal, RateLimiter, TokenVerifier
 from application.use_cases.accept_offer import AcceptOffer
 from application.use_cases.challenger import ManageChallenger
 from application.use_cases.decline_offer import DeclineOffer
@@ -55,6 +56,9 @@ class ApiServices:
     save_policy_draft: SavePolicyDraft | None = None
     policy_versions: PolicyVersions | None = None
     policy_diff: PolicyDiff | None = None
+    token_verifier: TokenVerifier | None = None
+    rate_limiter: RateLimiter | None = None
+    audit_trail: AuditTrail | None = None
 
 
 @dataclass
@@ -63,5 +67,8 @@ class GraphQLContext:
     response: Response | None
     services: ApiServices
     request_id: str
+    principal: Principal | None = None
+    client_ip: str = ""
+    connection_params: dict[str, Any] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     read_attempts: int = 3  # graphql_api.retry: attempts for read-only fields

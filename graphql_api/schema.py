@@ -1,6 +1,7 @@
 """The Strawberry schema: root types merged from one resolver module per feature.
 
-Hardening (documented in README "Limits"): depth, alias and token limits; bounded parser and
+Hardening (documented in README "Limits"): access control (``access_control.py`` enforcing
+``authorization.py``); depth, alias and token limits; bounded parser and
 validation caches; introspection and field suggestions off unless enabled (dev profile). Query
 batching (a JSON array of operations) stays off: Strawberry answers it with HTTP 400 unless
 ``StrawberryConfig.batching_config`` enables it, and we never do (one operation, one cost).
@@ -23,6 +24,7 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from graphql_api.access_control import AccessControl, DocumentAnalyser
 from graphql_api.errors import MaskUnexpectedErrors
 from graphql_api.metrics import GraphQLMetrics
 from graphql_api.persisted_queries import PersistedQueries, PersistedQueryStore
@@ -69,10 +71,13 @@ def build_schema(options: SchemaOptions) -> strawberry.Schema:
     # request would miss the cache and re-validate (a sixth of a request's CPU, measured).
     limit_rules = (*QueryDepthLimiter(max_depth=options.max_depth).validation_rules,
                    *MaxAliasesLimiter(max_alias_count=options.max_aliases).validation_rules)
+    analyser: list[DocumentAnalyser] = []  # bound once the schema exists (it needs the types)
     extensions: list = [
         GraphQLMetrics,  # first: it must see errors after masking has coded them
         MaskUnexpectedErrors,
         lambda: AddValidationRules(list(limit_rules)),
+        # Authorisation (authorization.py), rate budget, audit: before any resolver runs.
+        lambda: AccessControl(analyser[0]),
         lambda: MaxTokensLimiter(max_token_count=options.max_tokens),
         # Bounded: an attacker sending endless distinct documents must not grow memory.
         lambda: ParserCache(maxsize=1024),
@@ -87,7 +92,7 @@ def build_schema(options: SchemaOptions) -> strawberry.Schema:
         from strawberry.extensions.tracing import OpenTelemetryExtension
 
         extensions.append(OpenTelemetryExtension)
-    return LoanOffersSchema(
+    schema = LoanOffersSchema(
         query=merge_types("Query", QUERY_PARTS),
         mutation=merge_types("Mutation", MUTATION_PARTS) if MUTATION_PARTS else None,
         subscription=(merge_types("Subscription", SUBSCRIPTION_PARTS)
@@ -95,3 +100,5 @@ def build_schema(options: SchemaOptions) -> strawberry.Schema:
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not options.introspection),
     )
+    analyser.append(DocumentAnalyser(schema._schema))
+    return schema

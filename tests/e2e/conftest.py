@@ -14,6 +14,7 @@ from adapters.sql.migrate import upgrade_to_head
 from config.asgi import create_app
 from config.container import build_container
 from config.settings import Settings
+from tests.tokens import IdentityProvider
 
 SEEDED = 300
 
@@ -29,6 +30,36 @@ async def app_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dic
     app = create_app(container=container)
     yield {"app": app, "container": container, "settings": settings}
     await container.engine().dispose()
+
+
+@pytest.fixture(scope="session")
+async def prod_app_env(tmp_path_factory: pytest.TempPathFactory,
+                       identity_provider: IdentityProvider) -> AsyncIterator[dict]:
+    """The prod profile (tokens required, no GraphiQL or introspection) over its own seeded
+    SQLite database (its tests publish policies and run experiments: nothing leaks into
+    ``app_env``); ``identity_provider`` mints the tokens it accepts."""
+    db = Path(tmp_path_factory.mktemp("e2e-prod")) / "prod.db"
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{db}", profile="prod",
+                        # generous: the matrix makes hundreds of calls as one staff user
+                        rate_limit_operations="100000/minute",
+                        rate_limit_mutations="10000/minute",
+                        **identity_provider.settings_overrides())
+    await asyncio.to_thread(upgrade_to_head, settings.database_url)
+    container = build_container(settings)
+    await container.bootstrap_policy().execute(settings.policy_file.read_text())
+    await container.seed_applicants().execute(generate_applicants(SEEDED))
+    app = create_app(container=container)
+    yield {"app": app, "container": container, "settings": settings,
+           "identity": identity_provider}
+    await container.engine().dispose()
+
+
+@pytest.fixture(scope="session")
+async def prod_client(prod_app_env: dict) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the prod-profile app; send ``headers=identity_provider.headers(sub, role)``."""
+    transport = httpx.ASGITransport(app=prod_app_env["app"])
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+        yield c
 
 
 @pytest.fixture(scope="session")
