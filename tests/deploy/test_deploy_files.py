@@ -50,6 +50,12 @@ LEFT_AT_DEFAULT = {
     "LOAN_OFFERS_TRACING_EXPORTER": "otlp, the default, is the deployment choice",
     "LOAN_OFFERS_SIMULATION_MAX_SAMPLE": "a product limit, not an environment choice",
     "LOAN_OFFERS_SIMULATION_MAX_REQUEST_SAMPLE": "a product limit, not an environment choice",
+    "LOAN_OFFERS_AUTH_DEV_SECRET": "development only: the prod profile refuses to start with it",
+    "LOAN_OFFERS_AUTH_DEV_ANONYMOUS": "development only: the prod profile refuses it",
+    "LOAN_OFFERS_AUTH_SIGNING_KEY_FILE": "for minting test tokens; production tokens come from "
+                                         "the identity provider",
+    "LOAN_OFFERS_AUTH_SIGNING_KEY_ID": "goes with AUTH_SIGNING_KEY_FILE",
+    "LOAN_OFFERS_AUTH_JWKS_MIN_REFRESH_S": "the default (10 s) suits any identity provider",
 }
 
 
