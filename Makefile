@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# GraphiQL is bundled from pinned npm packages (web/graphiql/package-lock.json), never a CDN.
+GRAPHIQL_SRC := web/graphiql
+GRAPHIQL_BUNDLE := graphql_api/static/graphiql/graphiql.js
 
-.PHONY: install run test lint bench format clean cluster cluster-stop
+.PHONY: install graphiql run test lint bench format clean cluster cluster-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,14 +15,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+GRAPHIQL_MODULES := $(GRAPHIQL_SRC)/node_modules/.package-lock.json
 
-run: $(STAMP)
+$(GRAPHIQL_MODULES): $(GRAPHIQL_SRC)/package-lock.json
+	cd $(GRAPHIQL_SRC) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(GRAPHIQL_BUNDLE): $(GRAPHIQL_MODULES) $(GRAPHIQL_SRC)/build.mjs $(wildcard $(GRAPHIQL_SRC)/src/*)
+	cd $(GRAPHIQL_SRC) && node build.mjs
+
+graphiql: $(GRAPHIQL_BUNDLE)
+
+install: $(STAMP) $(GRAPHIQL_BUNDLE)
+
+run: install
 	$(BIN)/loan-offers migrate
 	$(BIN)/loan-offers seed
 	$(BIN)/loan-offers serve
 
-test: $(STAMP)
+test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -48,4 +62,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis $(GRAPHIQL_SRC)/node_modules graphql_api/static/graphiql

@@ -36,9 +36,11 @@ def api_options(settings: Settings) -> ApiOptions:
             max_tokens=settings.max_tokens,
             tracing=settings.tracing_enabled,
             persisted_queries=settings.persisted_queries,
+            max_directives=settings.max_directives,
         ),
         metrics=settings.metrics_enabled,
         read_attempts=settings.read_retry_attempts,
+        max_body_bytes=settings.max_body_bytes,
     )
 
 

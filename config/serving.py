@@ -49,4 +49,6 @@ def uvicorn_options(settings: Settings, host: str | None = None, port: int | Non
         "log_config": None,
         "access_log": False,
         "log_level": settings.log_level.lower(),
+        # The same bound as HTTP bodies (BodySizeLimitMiddleware) for WebSocket messages.
+        "ws_max_size": settings.max_body_bytes,
     }

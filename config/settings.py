@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     expiry_sweep_batch: int = Field(default=500, ge=1)
     # How long the answer to an idempotent mutation is kept for retries with the same key.
     idempotency_retention_h: float = Field(default=168.0, gt=0)
+    max_directives: int = Field(default=8, ge=0)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
     # Operability (README "Monitoring and resilience").
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")

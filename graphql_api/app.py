@@ -32,9 +32,11 @@ from graphql_api.authentication import (
 )
 from graphql_api.context import ApiServices, GraphQLContext
 from graphql_api.errors import finalise_errors
+from graphql_api.graphiql import GraphiQLPage
 from graphql_api.metrics import HttpMetricsMiddleware
 from graphql_api.middleware import (
     AccessLogMiddleware,
+    BodySizeLimitMiddleware,
     InstanceIdMiddleware,
     RequestIdMiddleware,
     request_id_of,
@@ -57,12 +59,17 @@ class ApiOptions:
     # A WebSocket that sends no ``connection_init`` within this time is closed.
     connection_init_timeout_s: float = 5.0
     dev_anonymous: bool = False
+    max_body_bytes: int = 1_048_576
+
+
+JSON_MEDIA_TYPE = "application/json"
 
 
 class LoanOffersGraphQL(GraphQL):
     def __init__(self, services: ApiServices, options: ApiOptions) -> None:
         super().__init__(
             build_schema(options.schema),
+            # Strawberry's own page loads GraphiQL from a CDN: ours is served from this app.
             graphql_ide="graphiql" if options.graphiql else None,
             # GET serves GraphiQL only: no operation (query or mutation) runs over GET, so a
             # link or an <img> can never trigger one (CSRF) and nothing leaks into URL logs.
@@ -76,10 +83,19 @@ class LoanOffersGraphQL(GraphQL):
         self.options = options
         self.authenticator = Authenticator(services.token_verifier or _RefuseAll(),
                                            dev_anonymous=options.dev_anonymous)
+        self.graphiql_page = GraphiQLPage() if options.graphiql else None
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        assert self.graphiql_page is not None  # Strawberry renders the IDE only when enabled
+        return self.graphiql_page.response()
+
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and _carries_operation(scope):
             await _operation_over_get(scope)(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["method"] == "POST" and not _is_json(scope):
+            await _not_json(scope)(scope, receive, send)
             return
         if scope["type"] == "http":
             headers = dict(scope["headers"])
@@ -149,6 +165,19 @@ class _RefuseAll:
         raise Unauthenticated("no token verifier is configured")
 
 
+def _is_json(scope: Scope) -> bool:
+    content_type = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1")
+    return content_type.split(";", 1)[0].strip().lower() == JSON_MEDIA_TYPE
+
+
+def _not_json(scope: Scope) -> Response:
+    """HTTP 415 for any POST body but JSON: a form or text/plain POST is what a cross-site page
+    can send without a CORS preflight (CSRF), so it is refused before anything reads it."""
+    error = {"message": f"POST /graphql takes {JSON_MEDIA_TYPE} only",
+             "extensions": {"code": "UNSUPPORTED_MEDIA_TYPE", "requestId": request_id_of(scope)}}
+    return JSONResponse({"errors": [error]}, status_code=415)
+
+
 def create_app(services: ApiServices, options: ApiOptions,
                lifespan: Callable[[Starlette], AbstractAsyncContextManager[Any]] | None = None,
                ) -> Starlette:
@@ -158,6 +187,8 @@ def create_app(services: ApiServices, options: ApiOptions,
         WebSocketRoute("/graphql", graphql),
         *observability_routes(services.readiness, metrics=options.metrics),
     ]
+    if graphql.graphiql_page is not None:  # no GraphiQL files either when GraphiQL is off
+        routes.append(graphql.graphiql_page.route())
     known_paths = frozenset(route.path for route in routes)
     middleware = [
         # Outermost first: the request id must exist before anything logs or measures.
@@ -167,4 +198,6 @@ def create_app(services: ApiServices, options: ApiOptions,
     ]
     if options.instance_id:
         middleware.append(Middleware(InstanceIdMiddleware, instance_id=options.instance_id))
+    # Innermost, so refused bodies (413) are logged, counted and carry the ids too.
+    middleware.append(Middleware(BodySizeLimitMiddleware, max_bytes=options.max_body_bytes))
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

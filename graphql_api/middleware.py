@@ -3,6 +3,7 @@ bound into the structured log context, and one access-log line per HTTP request.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -101,3 +102,54 @@ class InstanceIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_instance)
+
+
+class BodySizeLimitMiddleware:
+    """Refuse HTTP request bodies over ``max_bytes`` with 413 before the app reads them.
+
+    A declared ``Content-Length`` over the limit is refused at once; a chunked body is read up
+    to the limit and refused when it passes it, so nothing larger is ever held in memory.
+    WebSocket frames are bounded by uvicorn's ``ws_max_size`` (set from the same setting).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"").decode("latin-1")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, send)
+            return
+        received: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            received.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._refuse(scope, send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return received.pop(0) if received else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        error = {"message": f"Request body too large: the limit is {self.max_bytes} bytes",
+                 "extensions": {"code": "PAYLOAD_TOO_LARGE", "requestId": request_id_of(scope)}}
+        body = json.dumps({"errors": [error]}).encode()
+        await send({"type": "http.response.start", "status": 413, "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]})
+        await send({"type": "http.response.body", "body": body})

@@ -1,7 +1,7 @@
 """The Strawberry schema: root types merged from one resolver module per feature.
 
 Hardening (documented in README "Limits"): access control (``access_control.py`` enforcing
-``authorization.py``); depth, alias and token limits; bounded parser and
+``authorization.py``); depth, alias, token and directive limits; bounded parser and
 validation caches; introspection and field suggestions off unless enabled (dev profile). Query
 batching (a JSON array of operations) stays off: Strawberry answers it with HTTP 400 unless
 ``StrawberryConfig.batching_config`` enables it, and we never do (one operation, one cost).
@@ -25,6 +25,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from graphql_api.access_control import AccessControl, DocumentAnalyser
+from graphql_api.directive_limit import MaxDirectivesLimiter
 from graphql_api.errors import MaskUnexpectedErrors
 from graphql_api.metrics import GraphQLMetrics
 from graphql_api.persisted_queries import PersistedQueries, PersistedQueryStore
@@ -63,6 +64,7 @@ class SchemaOptions:
     max_tokens: int = 2000
     tracing: bool = False
     persisted_queries: int = 1024  # documents remembered for APQ per process; 0 turns APQ off
+    max_directives: int = 8
 
 
 def build_schema(options: SchemaOptions) -> strawberry.Schema:
@@ -79,6 +81,7 @@ def build_schema(options: SchemaOptions) -> strawberry.Schema:
         # Authorisation (authorization.py), rate budget, audit: before any resolver runs.
         lambda: AccessControl(analyser[0]),
         lambda: MaxTokensLimiter(max_token_count=options.max_tokens),
+        lambda: MaxDirectivesLimiter(max_directives=options.max_directives),
         # Bounded: an attacker sending endless distinct documents must not grow memory.
         lambda: ParserCache(maxsize=1024),
         lambda: ValidationCache(maxsize=1024),

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +20,20 @@ from config.settings import Settings
 from tests.tokens import IdentityProvider
 
 SEEDED = 300
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def graphiql_assets() -> None:
+    """The GraphiQL bundle (npm ci + esbuild) and the browser driver (playwright, a dev extra),
+    brought up to date by `make install` as `make test` does, so a bare `pytest` in a worktree
+    made before they existed or changed gets them too. A no-op when nothing changed."""
+    if shutil.which("npm") is None or shutil.which("make") is None:
+        pytest.fail("GraphiQL needs node/npm and make to build its assets (.ci/run installs them)")
+    build = subprocess.run(["make", "-s", "install"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=600)
+    assert build.returncode == 0, f"make install failed:\n{build.stdout}\n{build.stderr}"
+    importlib.invalidate_caches()  # packages pip just added become importable
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,51 @@
+// GraphiQL for loan-offers: bundled at build time from pinned npm packages and served by the app
+// itself, so the page works offline and inside networks that block public CDNs. Everything this
+// page loads comes from its own origin (the server sends a strict Content-Security-Policy).
+import { createGraphiQLFetcher } from "@graphiql/toolkit";
+import { explorerPlugin } from "@graphiql/plugin-explorer";
+import { GraphiQL } from "graphiql";
+import { createClient } from "graphql-ws";
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+
+import "graphiql/style.css";
+import "@graphiql/plugin-explorer/style.css";
+import "./page.css";
+
+const DEFAULT_QUERY = `# Loan offers for a demo applicant (user-000001 ... user-010000).
+# Run with Ctrl-Enter or the play button; explore fields with the explorer on the left.
+query Offers {
+  loanOffers(request: {userId: "user-000042", requestedAmount: 300000, requestedTenure: 36}) {
+    decision
+    policyVersion
+    offers { rank offerId amount tenure roi emi apr }
+  }
+}
+`;
+
+// The page is served at the GraphQL endpoint itself: same URL for HTTP, ws(s) for subscriptions.
+const httpUrl = new URL(window.location.pathname, window.location.origin);
+const wsUrl = new URL(httpUrl);
+wsUrl.protocol = httpUrl.protocol === "https:" ? "wss:" : "ws:";
+
+const fetcher = createGraphiQLFetcher({
+  url: httpUrl.toString(),
+  // graphql-ws speaks the graphql-transport-ws protocol; it connects on the first subscription.
+  wsClient: createClient({ url: wsUrl.toString(), lazy: true, retryAttempts: 3 }),
+});
+
+const plugins = [explorerPlugin()];
+
+createRoot(document.getElementById("graphiql")).render(
+  <StrictMode>
+    <GraphiQL
+      fetcher={fetcher}
+      plugins={plugins}
+      defaultQuery={DEFAULT_QUERY}
+      defaultEditorToolsVisibility={true}
+      isHeadersEditorEnabled={true}
+      // Headers may hold bearer tokens: keep them out of localStorage.
+      shouldPersistHeaders={false}
+    />
+  </StrictMode>,
+);
