@@ -28,10 +28,30 @@ const httpUrl = new URL(window.location.pathname, window.location.origin);
 const wsUrl = new URL(httpUrl);
 wsUrl.protocol = httpUrl.protocol === "https:" ? "wss:" : "ws:";
 
+// The headers typed into GraphiQL's headers tab (e.g. {"Authorization": "Bearer ..."}): sent
+// with every HTTP request by the fetcher, and here in the WebSocket's connection_init payload,
+// the only place a browser can put credentials for a subscription.
+let editorHeaders = {};
+
+function parseHeaders(text) {
+  try {
+    const parsed = JSON.parse(text || "{}");
+    return parsed && typeof parsed === "object" && !Array.isArray(parsed) ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
 const fetcher = createGraphiQLFetcher({
   url: httpUrl.toString(),
-  // graphql-ws speaks the graphql-transport-ws protocol; it connects on the first subscription.
-  wsClient: createClient({ url: wsUrl.toString(), lazy: true, retryAttempts: 3 }),
+  // graphql-ws speaks the graphql-transport-ws protocol; it connects on the first subscription
+  // and reads the headers each time it (re)connects.
+  wsClient: createClient({
+    url: wsUrl.toString(),
+    lazy: true,
+    retryAttempts: 3,
+    connectionParams: () => editorHeaders,
+  }),
 });
 
 const plugins = [explorerPlugin()];
@@ -46,6 +66,9 @@ createRoot(document.getElementById("graphiql")).render(
       isHeadersEditorEnabled={true}
       // Headers may hold bearer tokens: keep them out of localStorage.
       shouldPersistHeaders={false}
+      onEditHeaders={(text) => {
+        editorHeaders = parseHeaders(text);
+      }}
     />
   </StrictMode>,
 );
