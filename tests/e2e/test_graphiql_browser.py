@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from tests.e2e.live_server import LiveServer, live_server
@@ -151,3 +153,39 @@ async def test_the_explorer_plugin_is_there(browser, server: LiveServer) -> None
         await context.close()
     assert network.blocked == []
     assert problems == []
+
+
+SUBSCRIPTION = ('subscription Updates { offerUpdates(userId: "user-000007") '
+                '{ type userId offer { offerId } } }')
+TRIGGER = '{ loanOffers(request: {userId: "user-000007"}) { offers { offerId } } }'
+
+
+async def test_a_subscription_from_the_page_receives_offer_updates(
+        browser, server: LiveServer) -> None:
+    context, page, network, problems = await open_graphiql(browser, server)
+    try:
+        await page.locator(".graphiql-query-editor .CodeMirror").click()
+        await page.keyboard.press("Control+A")
+        await page.keyboard.press("Delete")
+        await page.keyboard.type(SUBSCRIPTION)
+        await page.locator(".graphiql-tab-active").get_by_text("Updates").wait_for()
+        await page.locator("button.graphiql-execute-button").click()
+        # The subscription starts once the WebSocket is up; an offer generated before that is
+        # not replayed, so generate (bounded) until the page shows one.
+        received = ""
+        async with httpx.AsyncClient(base_url=server.base_url, trust_env=False) as client:
+            deadline = time.monotonic() + 30
+            while "GENERATED" not in received and time.monotonic() < deadline:
+                generated = await client.post("/graphql", json={"query": TRIGGER})
+                assert generated.status_code == 200 and "errors" not in generated.json()
+                await page.wait_for_timeout(500)
+                received = await editor_text(page, ".graphiql-response")
+    finally:
+        await context.close()
+    update = json.loads(received)["data"]["offerUpdates"]
+    assert update["type"] == "GENERATED" and update["userId"] == "user-000007"
+    assert update["offer"]["offerId"]
+    websockets = [url for url in network.allowed if url.startswith("ws")]
+    assert websockets == [server.graphql_url.replace("http://", "ws://")], network.allowed
+    assert network.blocked == []
+    assert problems == [], problems
