@@ -22,6 +22,7 @@ from config.asgi import create_app
 from config.container import build_container
 from config.settings import Settings
 from graphql_api.graphiql import ASSETS_PATH
+from tests.tokens import IdentityProvider
 
 OFFERS = '{ loanOffers(request: {userId: "user-000042"}) { decision offers { offerId } } }'
 INTROSPECTION = "{ __schema { queryType { name } types { name } } }"
@@ -29,9 +30,11 @@ CIRCULAR_INTROSPECTION = ("query cop { __schema { types { fields { type { fields
                           "{ type { fields { type { name } } } } } } } } } } }")
 
 
-async def prod_app(tmp_path: Path, seed: int = 60, **overrides: object):
+async def prod_app(tmp_path: Path, identity: IdentityProvider, seed: int = 60, **overrides: object):
     db = tmp_path / "prod.db"
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{db}", profile="prod", **overrides)
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{db}", profile="prod",
+                        rate_limit_operations="100000/minute",
+                        **identity.settings_overrides(), **overrides)
     await asyncio.to_thread(upgrade_to_head, settings.database_url)
     container = build_container(settings)
     await container.bootstrap_policy().execute(settings.policy_file.read_text())
@@ -39,11 +42,17 @@ async def prod_app(tmp_path: Path, seed: int = 60, **overrides: object):
     return create_app(container=container), container, db
 
 
+def client_of(app, identity: IdentityProvider) -> httpx.AsyncClient:
+    """A scanner holding a valid staff token: the probes test hardening, not authentication."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver",
+                             headers=identity.headers("probe-admin", "ADMIN"))
+
+
 @pytest.fixture(scope="module")
-async def prod(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
-    app, container, _ = await prod_app(tmp_path_factory.mktemp("prod"))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+async def prod(tmp_path_factory: pytest.TempPathFactory,
+               identity_provider: IdentityProvider) -> AsyncIterator[httpx.AsyncClient]:
+    app, container, _ = await prod_app(tmp_path_factory.mktemp("prod"), identity_provider)
+    async with client_of(app, identity_provider) as client:
         yield client
     await container.engine().dispose()
 
@@ -173,8 +182,9 @@ async def test_json_with_a_charset_is_json(prod) -> None:
     assert response.json() == {"data": {"__typename": "Query"}}
 
 
-async def test_bodies_over_the_limit_are_refused_with_413(tmp_path: Path) -> None:
-    app, container, _ = await prod_app(tmp_path, seed=0, max_body_bytes=4096)
+async def test_bodies_over_the_limit_are_refused_with_413(tmp_path: Path,
+                                                          identity_provider) -> None:
+    app, container, _ = await prod_app(tmp_path, identity_provider, seed=0, max_body_bytes=4096)
     padding = "#" + "x" * 5000 + "\n"
     small = json.dumps({"query": "{ __typename }"}).encode()
     large = json.dumps({"query": padding + "{ __typename }"}).encode()
@@ -184,8 +194,7 @@ async def test_bodies_over_the_limit_are_refused_with_413(tmp_path: Path) -> Non
             yield data[start:start + 1000]
 
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://testserver") as client:
+        async with client_of(app, identity_provider) as client:
             headers = {"content-type": "application/json"}
             declared = await client.post("/graphql", content=large, headers=headers)
             streamed = await client.post("/graphql", content=chunked(large), headers=headers)
@@ -219,15 +228,15 @@ async def test_malformed_documents_reveal_no_internals(prod) -> None:
         assert leak not in text
 
 
-async def test_unhandled_errors_are_masked_with_the_request_id(tmp_path: Path) -> None:
-    app, container, db = await prod_app(tmp_path)
+async def test_unhandled_errors_are_masked_with_the_request_id(tmp_path: Path,
+                                                               identity_provider) -> None:
+    app, container, db = await prod_app(tmp_path, identity_provider)
     await container.engine().dispose()
     with sqlite3.connect(db) as connection:  # a real fault the code does not expect: bad data
         connection.execute("UPDATE applicants SET date_of_birth = 'garbled-42' "
                            "WHERE user_id = 'user-000042'")
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://testserver") as client:
+        async with client_of(app, identity_provider) as client:
             response = await client.post("/graphql", json={"query": OFFERS},
                                          headers={"x-request-id": "probe-42"})
     finally:
