@@ -126,6 +126,7 @@ class AuditVerification:
     ok: bool
     records: int
     problems: tuple[str, ...] = ()
+    head: str = ""  # the last record's hash: keep it elsewhere to detect a truncated tail
 
 
 class AuditTrail(Protocol):

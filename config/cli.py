@@ -346,6 +346,33 @@ def token(
     typer.echo(issuer.mint(sub.strip(), roles, datetime.now(UTC), timedelta(seconds=ttl)))
 
 
+audit_app = typer.Typer(help="The append-only, hash-chained audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Re-compute the audit chain: exit 1 naming every edited, inserted or deleted record."""
+    import asyncio
+
+    from config.container import build_container
+
+    async def run():
+        container = build_container(_settings())
+        try:
+            return await container.audit_trail().verify()
+        finally:
+            await container.engine().dispose()
+
+    result = asyncio.run(run())
+    if result.ok:
+        typer.echo(f"audit trail OK: {result.records} records, head {result.head}")
+        return
+    for problem in result.problems:
+        typer.echo(f"audit trail BROKEN: {problem}", err=True)
+    raise typer.Exit(1)
+
+
 def _register_feature_commands() -> None:
     from config import cli_simulation
 

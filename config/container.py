@@ -29,6 +29,7 @@ from adapters.metrics.prometheus import (
     PrometheusOfferMetrics,
 )
 from adapters.ratelimit.limits_limiter import LimitsRateLimiter
+from adapters.sql.audit import SqlAuditTrail
 from adapters.sql.challengers import SqlChallengerStore
 from adapters.sql.database import create_engine, session_factory
 from adapters.sql.migrate import is_up_to_date
@@ -268,6 +269,7 @@ class Container(containers.DeclarativeContainer):
     api_limits = providers.Singleton(_limits, settings)
     token_verifier = providers.Singleton(_token_verifier, settings)
     rate_limiter = providers.Singleton(_rate_limiter, settings)
+    audit_trail = providers.Singleton(SqlAuditTrail, session_factory)
     api_services = providers.Singleton(
         ApiServices, generate_offers=generate_offers, get_offer=get_offer, subscriber=events,
         readiness=readiness, offer_history=offer_history, get_applicant=get_applicant,
@@ -277,7 +279,7 @@ class Container(containers.DeclarativeContainer):
         limits=api_limits, simulate_policy=simulate_policy, challenger=challenger,
         save_policy_draft=save_policy_draft, policy_versions=policy_versions,
         policy_diff=policy_diff, token_verifier=token_verifier,
-        rate_limiter=rate_limiter)
+        rate_limiter=rate_limiter, audit_trail=audit_trail)
 
 
 async def shutdown(container: Container) -> None:

@@ -37,6 +37,7 @@ from graphql.language import ListValueNode, NullValueNode
 from strawberry.extensions import SchemaExtension
 
 from application.security import Principal, Role
+from graphql_api import audit
 from graphql_api.authorization import (
     FIELDS,
     META_FIELDS,
@@ -193,10 +194,46 @@ class AccessControl(SchemaExtension):
         principal: Principal | None = getattr(context, "principal", None)
         if principal is None:
             raise typed_error("UNAUTHENTICATED", "a bearer token is required")
-        owners = await self._authorise(principal, analysis, variables, context)
-        context.extras["security"] = SecurityNote(principal, analysis, variables, owners)
+        try:
+            owners = await self._authorise(principal, analysis, variables, context)
+        except GraphQLError as refusal:
+            await self._audit_refusal(principal, analysis, variables, context, refusal)
+            raise
+        note = SecurityNote(principal, analysis, variables, owners)
+        context.extras["security"] = note
+        if not principal.is_staff:
+            # use cases check it again (defence in depth): a customer acts as themselves only
+            context.extras["acting_user_id"] = principal.subject
         await self._charge(principal, analysis, context)
         yield
+        await self._audit(note, context, ctx.result)
+
+    async def _audit(self, note: SecurityNote, context: Any, result: Any) -> None:
+        roots = audit_worthy(note)
+        if not roots:
+            return
+        errors = getattr(result, "errors", None) if result is not None else None
+        details = context.extras.get("audit", {})
+        digest = inputs_hash(note.analysis, note.variables)
+        entries = []
+        for root in roots:
+            key = response_key(root.node)
+            entries.append(audit.entry(
+                context, actor=note.principal.subject, role=note.principal.primary_role,
+                action=root.key, resource=_resource(note.owners.get(key), root, note.variables),
+                outcome=audit.outcome_of(key, errors) if result is not None else "SUBSCRIBED",
+                inputs_hash=digest, details=details.get(key)))
+        await audit.record(context, entries)
+
+    async def _audit_refusal(self, principal: Principal, analysis: DocumentAnalysis,
+                             variables: dict[str, Any], context: Any,
+                             refusal: GraphQLError) -> None:
+        code = str((refusal.extensions or {}).get("code", "FORBIDDEN"))
+        digest = inputs_hash(analysis, variables)
+        await audit.record(context, [audit.entry(
+            context, actor=principal.subject, role=principal.primary_role, action=root.key,
+            resource=_resource(None, root, variables), outcome=code, inputs_hash=digest,
+            details={"reason": refusal.message[:200]}) for root in analysis.roots])
 
     async def _authorise(self, principal: Principal, analysis: DocumentAnalysis,
                          variables: dict[str, Any], context: Any) -> dict[str, str | None]:
@@ -210,7 +247,7 @@ class AccessControl(SchemaExtension):
                 raise forbidden(f"{principal.primary_role} may not call {root.key}",
                                 operation=root.key)
             owner = await self._owner(rule, root.node, variables, context)
-            owners[root.node.alias.value if root.node.alias else root.node.name.value] = owner
+            owners[response_key(root.node)] = owner
             if granting == {Role.CUSTOMER} and rule.owner is not None \
                     and owner is not None and owner != principal.subject:
                 raise forbidden(f"{root.key}: a customer may act on their own resources only",
@@ -272,13 +309,32 @@ class SecurityNote:
     owners: dict[str, str | None]
 
 
+def response_key(node: FieldNode) -> str:
+    return node.alias.value if node.alias else node.name.value
+
+
+def _resource(owner: str | None, root: RootField, variables: dict[str, Any]) -> str:
+    """Ids only: the customer concerned and, for offer operations, the offer."""
+    parts = [f"user:{owner}"] if owner else []
+    rule = root.rule
+    if rule is not None and isinstance(rule.owner, OfferOwner):
+        offer_id = argument_value(root.node, (rule.owner.argument,), variables)
+        if offer_id is not _MISSING and offer_id is not None:
+            parts.append(f"offer:{offer_id}")
+    elif owner is None and rule is not None and isinstance(rule.owner, ArgumentOwner):
+        value = argument_value(root.node, rule.owner.path, variables)
+        if value is not _MISSING and value is not None:
+            parts.append(f"user:{value}")
+    return " ".join(parts) or "-"
+
+
 def audit_worthy(note: SecurityNote) -> list[RootField]:
     chosen = []
     for root in note.analysis.roots:
         rule = root.rule
         if rule is None or rule.audit is Audit.NEVER:
             continue
-        key = root.node.alias.value if root.node.alias else root.node.name.value
+        key = response_key(root.node)
         acting_for_other = note.owners.get(key) != note.principal.subject
         if rule.audit is Audit.ALWAYS or acting_for_other:
             chosen.append(root)

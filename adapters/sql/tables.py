@@ -270,3 +270,26 @@ class BehaviorEventRow(Table, table=True):
 
 ALL_TABLES = (ApplicantRow, ApplicantBehaviorRow, OfferDecisionRow, OfferRow, PricingPolicyRow,
               PolicyChallengerRow, IdempotencyKeyRow, BehaviorEventRow)
+
+
+class AuditRecordRow(Table, table=True):
+    """The append-only, hash-chained audit trail (``adapters/sql/audit.py``). Triggers refuse
+    UPDATE and DELETE; ``info["append_only"]`` tells test clean-up to leave it alone."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = {"info": {"append_only": True}}
+
+    seq: int = Field(sa_type=BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                     sa_column_kwargs={"autoincrement": False})
+    occurred_at: datetime = Field(sa_type=UtcDateTime)
+    actor: str = Field(sa_type=String(128))
+    role: str = Field(sa_type=String(32))
+    action: str = Field(sa_type=String(64))
+    resource: str = Field(sa_type=String(200))
+    outcome: str = Field(sa_type=String(32))
+    request_id: str = Field(sa_type=String(128))
+    policy_version: int | None = Field(default=None, sa_type=Integer)
+    inputs_hash: str = Field(sa_type=String(64))
+    details: str = Field(sa_type=Text)  # canonical JSON, hashed exactly as stored
+    prev_hash: str = Field(sa_type=String(64))
+    hash: str = Field(sa_type=String(64))

@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from application.offer_outcome import OfferOutcome
 from application.use_cases.decide_offer import OfferAnswerCommand
+from graphql_api.audit import note_audit, offer_terms
 from graphql_api.context import GraphQLContext
 from graphql_api.errors import call
 from graphql_api.types import LoanOffer
@@ -65,12 +66,15 @@ class OfferAnswerMutations:
     async def accept_offer(self, info: Info[GraphQLContext, None], offer_id: strawberry.ID,
                            idempotency_key: IdempotencyKey = None) -> AcceptOfferPayload:
         command = OfferAnswerCommand(str(offer_id), idempotency_key, _acting_user(info))
-        return AcceptOfferPayload.of(await call(info.context.services.accept_offer.execute(command)))
+        outcome = await call(info.context.services.accept_offer.execute(command))
+        note_audit(info, policyVersion=outcome.offer.policy_version, **offer_terms(outcome.offer))
+        return AcceptOfferPayload.of(outcome)
 
     @strawberry.mutation(description="Decline an active offer; the customer's other offers stay "
                                      "open. Same CONFLICT rules as acceptOffer.")
     async def decline_offer(self, info: Info[GraphQLContext, None], offer_id: strawberry.ID,
                             idempotency_key: IdempotencyKey = None) -> DeclineOfferPayload:
         command = OfferAnswerCommand(str(offer_id), idempotency_key, _acting_user(info))
-        return DeclineOfferPayload.of(
-            await call(info.context.services.decline_offer.execute(command)))
+        outcome = await call(info.context.services.decline_offer.execute(command))
+        note_audit(info, policyVersion=outcome.offer.policy_version, **offer_terms(outcome.offer))
+        return DeclineOfferPayload.of(outcome)

@@ -8,6 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from application.use_cases.generate_offers import GenerateOffersCommand
+from graphql_api.audit import note_audit, offer_terms
 from graphql_api.context import GraphQLContext
 from graphql_api.errors import call, typed_error
 from graphql_api.retry import retry_read
@@ -32,6 +33,10 @@ class OfferQueries:
         command = GenerateOffersCommand(str(request.user_id), _amount(request.requested_amount),
                                         request.requested_tenure)
         offer_set = await call(info.context.services.generate_offers.execute(command))
+        note_audit(info, policyVersion=offer_set.policy_version,
+                   decision=offer_set.decision.value,
+                   reasons=[r.code for r in offer_set.reasons],
+                   offers=[offer_terms(o) for o in offer_set.offers])
         return LoanOfferResponse.of(offer_set)
 
     @strawberry.field(description="One offer by id, with its current status.")
