@@ -88,7 +88,8 @@ def config_from_env() -> dict[str, Any]:
         "timeout_s": float(os.environ.get("BENCH_TIMEOUT", 10)),
         "apq": os.environ.get("BENCH_APQ", "1") not in ("0", "false", "no"),
         "app_path": os.environ.get("BENCH_APP_PATH"),
-        "authorization": "set" if os.environ.get("BENCH_AUTHORIZATION") else "none",
+        "authorization": ("BENCH_AUTHORIZATION" if os.environ.get("BENCH_AUTHORIZATION")
+                          else "a CUSTOMER bearer token per user (RS256, JWKS file)"),
         "scenarios": scenarios,
         "server_settings": {k: v for k, v in sorted(os.environ.items())
                             if k.startswith("LOAN_OFFERS_")},
@@ -277,8 +278,11 @@ def one_run(stack: Stack, cfg: dict[str, Any], index: int, profile: bool
     with stack.server("service", cfg["workers"]) as server:
         auth = os.environ.get("BENCH_AUTHORIZATION")
         headers = {"Authorization": auth} if auth else {}
+        # Each customer with their own bearer token (prod profile), unless one is given.
+        headers_for = (stack.identity.headers if stack.identity is not None and not auth
+                       else lambda _user: headers)
         workload = Workload("127.0.0.1", server.port, cfg["users"], apq=cfg["apq"],
-                            headers_for=lambda _user: headers)
+                            headers_for=headers_for)
         warm = workload.builders()["loanOffers"]
         run_phase(server, warm, workload.check, cfg, duration_s=cfg["warmup_s"], rate=None,
                   seed=seed + 2, other_pids={})

@@ -47,6 +47,7 @@ class Stack:
         self.postgres: DurablePostgres | None = None
         self.redis: RedisServer | None = None
         self.database_url = ""
+        self.identity = None
         self.log_dir = Path(tempfile.mkdtemp(prefix="loan-offers-bench-"))
 
     def __enter__(self) -> Stack:
@@ -59,6 +60,9 @@ class Stack:
         self.database_url = self.postgres.create_database("loan_offers_bench")
         self.redis = RedisServer(redis_binary)
         self.redis.start()
+        self.identity = _identity(self.log_dir)
+        if self.identity is not None:
+            self.extra_env.update(self.identity.settings())
         env = self.service_env()
         for command in (["migrate"], ["seed", "--count", str(self.users)]):
             subprocess.run([str(BIN / "loan-offers"), *command], env=env, check=True, cwd=ROOT,
@@ -170,6 +174,16 @@ class Server:
         with contextlib.suppress(OSError):
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         return ""
+
+
+def _identity(directory: Path):
+    """The benchmark's identity provider when the service verifies bearer tokens (and its
+    token module is there: ``BENCH_APP_PATH`` may point at a checkout from before it)."""
+    try:
+        from benchmarks.identity import BenchIdentity
+    except ImportError:
+        return None
+    return BenchIdentity(directory)
 
 
 def _children(pid: int) -> list[int]:
