@@ -89,7 +89,7 @@ def config_from_env() -> dict[str, Any]:
         "apq": os.environ.get("BENCH_APQ", "1") not in ("0", "false", "no"),
         "app_path": os.environ.get("BENCH_APP_PATH"),
         "authorization": ("BENCH_AUTHORIZATION" if os.environ.get("BENCH_AUTHORIZATION")
-                          else "a CUSTOMER bearer token per user (RS256, JWKS file)"),
+                          else "an AGENT+ANALYST bearer token per user (RS256, JWKS file)"),
         "scenarios": scenarios,
         "server_settings": {k: v for k, v in sorted(os.environ.items())
                             if k.startswith("LOAN_OFFERS_")},
@@ -278,7 +278,7 @@ def one_run(stack: Stack, cfg: dict[str, Any], index: int, profile: bool
     with stack.server("service", cfg["workers"]) as server:
         auth = os.environ.get("BENCH_AUTHORIZATION")
         headers = {"Authorization": auth} if auth else {}
-        # Each customer with their own bearer token (prod profile), unless one is given.
+        # A bearer token per customer (prod profile), unless one is given.
         headers_for = (stack.identity.headers if stack.identity is not None and not auth
                        else lambda _user: headers)
         workload = Workload("127.0.0.1", server.port, cfg["users"], apq=cfg["apq"],

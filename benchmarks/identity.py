@@ -2,10 +2,9 @@
 
 The prod profile verifies bearer JWTs against a JWKS (``LOAN_OFFERS_AUTH_*``). The benchmark
 makes an RS256 key pair in the stack's directory, points the servers at its JWKS through a
-``file://`` URL, and gives each demo customer their own ``CUSTOMER`` token (minted on first use
-and reused), as real clients hold one token per user: authentication, authorisation and the
-per-subject rate limits are all on the measured path. RS256 because verifying it (what the
-server does per request) is cheaper than ES256.
+``file://`` URL, and mints one token per demo customer (on first use, then reused):
+authentication, authorisation and the per-subject rate limits are all on the measured path.
+RS256 because verifying it (what the server does per request) is cheaper than ES256.
 """
 
 from __future__ import annotations
@@ -45,9 +44,14 @@ class BenchIdentity:
                 "LOAN_OFFERS_AUTH_SIGNING_KEY_FILE": str(self.key_path),
                 "LOAN_OFFERS_AUTH_SIGNING_KEY_ID": self.key.kid}
 
-    def headers(self, subject: str, role: str = "CUSTOMER") -> dict[str, str]:
-        cached = self._tokens.get((subject, role))
+    def headers(self, subject: str, roles: tuple[str, ...] = ("AGENT", "ANALYST")
+                ) -> dict[str, str]:
+        """The full ``loanOffers`` field set includes the lender's economics (``expectedProfit``,
+        ``breakEvenRoi``, ``priceResponse``), which a CUSTOMER may not read (FORBIDDEN): the
+        benchmark asks as a loan officer (AGENT acting for the customer, ANALYST for the
+        economics), one subject per customer so the per-subject rate limits stay realistic."""
+        cached = self._tokens.get((subject, roles))
         if cached is None:
-            token = self._issuer.mint(subject, [role], datetime.now(UTC), self._ttl)
-            cached = self._tokens[(subject, role)] = {"Authorization": f"Bearer {token}"}
+            token = self._issuer.mint(subject, list(roles), datetime.now(UTC), self._ttl)
+            cached = self._tokens[(subject, roles)] = {"Authorization": f"Bearer {token}"}
         return cached
