@@ -71,11 +71,13 @@ async def test_dropped_and_reset_connections(stack: Stack, record_property) -> N
             stack.pg_proxy.reset()
         await asyncio.sleep(1)
         stack.pg_proxy.drop = True  # a black hole: only the timeouts end the wait
-        await asyncio.sleep(2.5)
+        # Longer than the client-side backstop (statement timeout 2 s + 1 s slack): a black hole
+        # never reaches the server, so only that backstop can end a statement's wait.
+        await asyncio.sleep(4.0)
         stack.pg_proxy.heal()
         stack.pg_proxy.reset()  # connections that lived through the black hole are stale
 
-    pg_faults = await stream(url, duration_s=12, users=20, during=reset_and_drop_postgres)
+    pg_faults = await stream(url, duration_s=14, users=20, during=reset_and_drop_postgres)
     print(f"\nRedis black hole: {redis_dropped.summary()}")
     print(f"PostgreSQL resets and black hole: {pg_faults.summary()}")
     record_property("redis_black_hole", redis_dropped.summary())
