@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -325,3 +326,18 @@ class UvicornServer:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+@contextlib.contextmanager
+def running_redis() -> Iterator[RedisServer]:
+    """A throwaway ``redis-server`` on a free loopback port for the block (skipped, or failed
+    under ``REQUIRE_SERVICES=1``, when Redis is not installed)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        unavailable("redis-server not installed (apt-get install -y redis-server)")
+    server = RedisServer(binary)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
-from tests.servers import RedisServer, UvicornServer, unavailable
+from tests.servers import RedisServer, UvicornServer, running_redis
 
 pytestmark = pytest.mark.slow
 
@@ -49,15 +48,8 @@ subscription($u: ID!) { offerUpdates(userId: $u) {
 
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[RedisServer]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        unavailable("redis-server not installed (apt-get install -y redis-server)")
-    server = RedisServer(binary)
-    try:
-        server.start()
+    with running_redis() as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ Tests that use a server are marked ``services`` automatically.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
@@ -47,6 +46,7 @@ from tests.servers import (  # noqa: E402
     PostgresServer,
     RedisServer,
     find_postgres_bin,
+    running_redis,
     unavailable,
 )
 
@@ -82,15 +82,8 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 
 @pytest.fixture(scope="session")
 def _redis_process() -> Iterator[RedisServer]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        unavailable("redis-server not installed (apt-get install -y redis-server)")
-    server = RedisServer(binary)
-    try:
-        server.start()
+    with running_redis() as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
