@@ -17,6 +17,7 @@ from config.settings import Settings
 from graphql_api.app import ApiOptions
 from graphql_api.app import create_app as create_api
 from graphql_api.schema import SchemaOptions
+from graphql_api.secure_headers import TransportSecurity
 
 log = logging.getLogger("loan_offers")
 
@@ -41,6 +42,13 @@ def api_options(settings: Settings) -> ApiOptions:
         metrics=settings.metrics_enabled,
         read_attempts=settings.read_retry_attempts,
         max_body_bytes=settings.max_body_bytes,
+        transport=TransportSecurity(
+            hsts_max_age_s=settings.hsts_max_age_s,
+            hsts_include_subdomains=settings.hsts_include_subdomains,
+            behind_tls_proxy=settings.behind_tls_proxy,
+            cors_allowed_origins=settings.cors_allowed_origin_list,
+            cors_max_age_s=settings.cors_max_age_s,
+        ),
     )
 
 

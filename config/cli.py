@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -196,16 +197,25 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default: settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: settings, 8000).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    ssl_certfile: Annotated[Path | None, typer.Option(
+        help="Serve HTTPS/WSS with this PEM certificate chain (default: settings).")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(
+        help="The certificate's PEM private key (default: settings).")] = None,
 ) -> None:
-    """Serve GraphQL (and GraphiQL in the dev profile) on http://HOST:PORT/graphql."""
+    """Serve GraphQL (and GraphiQL in the dev profile) on http(s)://HOST:PORT/graphql."""
     import uvicorn
 
     from config.serving import uvicorn_options
 
     settings = _settings()
-    options = uvicorn_options(settings, host, port, workers)
+    try:
+        options = uvicorn_options(settings, host, port, workers, ssl_certfile, ssl_keyfile)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(USAGE_ERROR) from None
+    scheme = "https" if options.get("ssl_certfile") else "http"
     typer.echo(f"loan-offers ({settings.profile.value} profile) on "
-               f"http://{options['host']}:{options['port']}/graphql", err=True)
+               f"{scheme}://{options['host']}:{options['port']}/graphql", err=True)
     uvicorn.run("config.asgi:create_app", factory=True, **options)
 
 

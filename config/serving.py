@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,36 @@ def prepare_multiprocess_metrics(workers: int) -> Path | None:
     return directory
 
 
+# TLS 1.2 cipher suites: forward secrecy and AEAD only (Mozilla's "intermediate" list). uvicorn's
+# own default ("TLSv1") would also offer CBC and SHA-1 suites. TLS 1.3 suites are not set by
+# this string and are all strong. TLS 1.0 and 1.1 are refused: Python's server contexts start at
+# TLS 1.2 (tests/e2e/test_tls.py checks that a TLS 1.1 client is turned away).
+TLS12_CIPHERS = ":".join((
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+))
+
+
+def tls_options(certfile: Path | None, keyfile: Path | None) -> dict[str, Any]:
+    """uvicorn's TLS options: none without a certificate (plain HTTP)."""
+    if certfile is None:
+        if keyfile is not None:
+            raise ValueError("--ssl-keyfile needs --ssl-certfile")
+        return {}
+    return {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile) if keyfile else None,
+            "ssl_version": ssl.PROTOCOL_TLS_SERVER, "ssl_ciphers": TLS12_CIPHERS}
+
+
 def uvicorn_options(settings: Settings, host: str | None = None, port: int | None = None,
-                    workers: int | None = None) -> dict[str, Any]:
+                    workers: int | None = None, ssl_certfile: Path | None = None,
+                    ssl_keyfile: Path | None = None) -> dict[str, Any]:
     workers = workers or settings.workers
     prepare_multiprocess_metrics(workers)
+    certfile = ssl_certfile or settings.ssl_certfile
+    keyfile = ssl_keyfile or (settings.ssl_keyfile if ssl_certfile is None else None)
     return {
+        **tls_options(certfile, keyfile),
         "host": host or settings.host,
         "port": port or settings.port,
         "workers": workers,

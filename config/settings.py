@@ -6,11 +6,12 @@ errors. ``dev`` relaxes these and says so loudly at start-up.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_POLICY_FILE = Path(__file__).parent / "policies" / "default.toml"
@@ -18,6 +19,14 @@ DEFAULT_POLICY_FILE = Path(__file__).parent / "policies" / "default.toml"
 #: The development profile's HS256 secret when none is configured. Public by design: it only
 #: works in the dev profile, and the prod profile refuses every HS256 token.
 DEV_SHARED_SECRET = "loan-offers-dev-shared-secret-never-use-in-production"
+
+
+# scheme://host[:port], as browsers send it in Origin (no path, no trailing slash).
+_ORIGIN = re.compile(r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$")
+
+
+def _origin_list(value: str) -> tuple[str, ...]:
+    return tuple(o.strip() for o in value.split(",") if o.strip())
 
 
 class InsecureConfiguration(ValueError):
@@ -124,6 +133,21 @@ class Settings(BaseSettings):
     auth_signing_key_file: Path | None = None
     auth_signing_key_id: str | None = None
 
+    # --- in transit (README "Security: in transit") ---
+    # TLS served by uvicorn itself (PEM files; the key may also sit in the certificate file).
+    # Unset: plain HTTP, for a TLS-terminating ingress or load balancer in front.
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    # Strict-Transport-Security on responses served over TLS, or on every response when a
+    # TLS-terminating proxy sits in front (behind_tls_proxy). hsts_max_age_s 0: no HSTS.
+    behind_tls_proxy: bool = False
+    hsts_max_age_s: int = Field(default=31_536_000, ge=0)
+    hsts_include_subdomains: bool = True
+    # Origins whose pages may call /graphql from the browser (CORS; comma separated). Empty: no
+    # CORS headers at all, cross-origin pages cannot read answers. "*" is refused in prod.
+    cors_allowed_origins: str = ""
+    cors_max_age_s: int = Field(default=600, ge=0)
+
     # --- rate limits (moving window; Redis when redis_url is set, else per process) ---
     rate_limit_enabled: bool | None = None
     rate_limit_operations: str = "600/minute"
@@ -131,14 +155,32 @@ class Settings(BaseSettings):
 
     @field_validator("redis_url", "instance_id", "auth_jwks_url", "auth_issuer", "auth_audience",
                      "auth_signing_key_file", "auth_signing_key_id", "auth_dev_secret",
-                     mode="before")
+                     "ssl_certfile", "ssl_keyfile", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
 
     @property
     def ws_allowed_origin_list(self) -> tuple[str, ...]:
-        return tuple(o.strip() for o in self.ws_allowed_origins.split(",") if o.strip())
+        return _origin_list(self.ws_allowed_origins)
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> Settings:
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ValueError("LOAN_OFFERS_SSL_KEYFILE needs LOAN_OFFERS_SSL_CERTFILE")
+        return self
+
+    @property
+    def cors_allowed_origin_list(self) -> tuple[str, ...]:
+        return _origin_list(self.cors_allowed_origins)
+
+    @field_validator("cors_allowed_origins", "ws_allowed_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in _origin_list(value):
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(f"not an origin like https://app.example.com: {origin!r}")
+        return value
 
     @property
     def is_dev(self) -> bool:
@@ -192,6 +234,9 @@ class Settings(BaseSettings):
         if not self.auth_jwks_url:
             raise InsecureConfiguration("prod needs LOAN_OFFERS_AUTH_JWKS_URL (and _ISSUER, "
                                         "_AUDIENCE) to verify bearer tokens")
+        if "*" in self.cors_allowed_origin_list:
+            raise InsecureConfiguration("LOAN_OFFERS_CORS_ALLOWED_ORIGINS=* is refused in prod: "
+                                        "name the web app's origins")
         if not (self.auth_issuer and self.auth_audience):
             raise InsecureConfiguration("prod needs LOAN_OFFERS_AUTH_ISSUER and "
                                         "LOAN_OFFERS_AUTH_AUDIENCE")

@@ -43,6 +43,7 @@ from graphql_api.middleware import (
 )
 from graphql_api.observability import PUBLIC_PATHS, observability_routes
 from graphql_api.schema import SchemaOptions, build_schema
+from graphql_api.secure_headers import SecureHeadersMiddleware, TransportSecurity, cors_middleware
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class ApiOptions:
     connection_init_timeout_s: float = 5.0
     dev_anonymous: bool = False
     max_body_bytes: int = 1_048_576
+    # Security headers, HSTS and CORS (graphql_api/secure_headers.py).
+    transport: TransportSecurity = field(default_factory=TransportSecurity)
 
 
 JSON_MEDIA_TYPE = "application/json"
@@ -191,11 +194,16 @@ def create_app(services: ApiServices, options: ApiOptions,
         routes.append(graphql.graphiql_page.route())
     known_paths = frozenset(route.path for route in routes)
     middleware = [
-        # Outermost first: the request id must exist before anything logs or measures.
+        # Outermost first: the request id must exist before anything logs or measures; every
+        # response, refusals included, carries the security headers.
         Middleware(RequestIdMiddleware),
+        Middleware(SecureHeadersMiddleware, security=options.transport),
         Middleware(AccessLogMiddleware, quiet_paths=PUBLIC_PATHS),
         Middleware(HttpMetricsMiddleware, routes=known_paths),
     ]
+    cors = cors_middleware(options.transport)
+    if cors is not None:  # preflights are answered here, logged and counted like any request
+        middleware.append(cors)
     if options.instance_id:
         middleware.append(Middleware(InstanceIdMiddleware, instance_id=options.instance_id))
     # Innermost, so refused bodies (413) are logged, counted and carry the ids too.

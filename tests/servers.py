@@ -16,12 +16,14 @@ import pwd
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -248,19 +250,55 @@ class RedisServer:
         atexit.unregister(self.close)
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A throwaway CA (``ca``: its certificate, PEM) and a server certificate it signed for
+    ``127.0.0.1`` and ``localhost`` (``cert``: the chain, ``key``: the private key, PEM)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client context that trusts only this CA (and checks the host name)."""
+        return ssl.create_default_context(cafile=str(self.ca))
+
+
+def make_tls_files(directory: Path, owner: pwd.struct_passwd | None = None) -> TlsFiles:
+    """Write a new CA and server certificate under ``directory`` (trustme). ``owner``: the
+    system user that must own the key (PostgreSQL refuses a key others can read)."""
+    import trustme
+
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    ca.cert_pem.write_to_path(str(files.ca))
+    for blob, path in ((b"".join(b.bytes() for b in server.cert_chain_pems), files.cert),
+                       (server.private_key_pem.bytes(), files.key)):
+        path.write_bytes(blob)
+        path.chmod(0o600)
+        if owner is not None:
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+    files.ca.chmod(0o644)
+    return files
+
+
 class UvicornServer:
     """The real service as ``loan-offers serve`` in a child process, on a free loopback port.
 
-    ``env`` adds ``LOAN_OFFERS_*`` settings to the environment. ``start()`` returns once
+    ``env`` adds ``LOAN_OFFERS_*`` settings to the environment; ``tls`` serves HTTPS with
+    ``--ssl-certfile``/``--ssl-keyfile`` (``url`` is then ``https://``). ``start()`` returns once
     ``/livez`` answers; ``stop(sig)`` sends SIGTERM (a graceful shutdown: uvicorn drains
     in-flight requests for ``LOAN_OFFERS_SHUTDOWN_GRACE_S``) or SIGKILL (a crash) and returns
     the exit code; ``close()`` stops it for good. The server's log is ``log`` (``log_tail()``).
     """
 
     def __init__(self, env: dict[str, str] | None = None, port: int | None = None,
-                 workers: int = 1) -> None:
+                 workers: int = 1, tls: TlsFiles | None = None) -> None:
         self.port = port or free_port()
         self.workers = workers
+        self.tls = tls
         self.env = {**os.environ, "LOAN_OFFERS_LOG_LEVEL": "WARNING", **(env or {})}
         self.base = Path(tempfile.mkdtemp(prefix="loan-offers-uvicorn-"))
         self.log = self.base / "server.log"
@@ -270,7 +308,7 @@ class UvicornServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -285,6 +323,8 @@ class UvicornServer:
             return
         command = [str(Path(sys.executable).with_name("loan-offers")), "serve", "--host",
                    "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
+        if self.tls is not None:
+            command += ["--ssl-certfile", str(self.tls.cert), "--ssl-keyfile", str(self.tls.key)]
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(command, env=self.env, stdout=log,
                                              stderr=subprocess.STDOUT, cwd=_PROJECT_ROOT)
@@ -298,8 +338,9 @@ class UvicornServer:
     def _answers(self, path: str) -> bool:
         import urllib.request
 
+        context = self.tls.client_context() if self.tls else None
         with (contextlib.suppress(OSError),
-              urllib.request.urlopen(self.url + path, timeout=1) as response):
+              urllib.request.urlopen(self.url + path, timeout=1, context=context) as response):
             return response.status == 200
         return False
 

@@ -56,6 +56,9 @@ LEFT_AT_DEFAULT = {
                                          "the identity provider",
     "LOAN_OFFERS_AUTH_SIGNING_KEY_ID": "goes with AUTH_SIGNING_KEY_FILE",
     "LOAN_OFFERS_AUTH_JWKS_MIN_REFRESH_S": "the default (10 s) suits any identity provider",
+    "LOAN_OFFERS_SSL_CERTFILE": "TLS terminates at the ingress / a TLS proxy; set (with a "
+                                "mounted Secret) only where pods serve TLS themselves",
+    "LOAN_OFFERS_SSL_KEYFILE": "goes with SSL_CERTFILE",
 }
 
 
