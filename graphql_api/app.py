@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -26,8 +30,10 @@ from strawberry.types.unset import UNSET
 
 from application.security import Unauthenticated
 from graphql_api.authentication import (
+    TOKEN_EXPIRED_CLOSE_CODE,
     Authenticator,
     connection_credentials,
+    token_lifetime_s,
     unauthenticated_response,
 )
 from graphql_api.context import ApiServices, GraphQLContext
@@ -44,6 +50,8 @@ from graphql_api.middleware import (
 from graphql_api.observability import PUBLIC_PATHS, observability_routes
 from graphql_api.schema import SchemaOptions, build_schema
 from graphql_api.secure_headers import SecureHeadersMiddleware, TransportSecurity, cors_middleware
+
+log = logging.getLogger("loan_offers.security")
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,14 @@ class LoanOffersGraphQL(GraphQL):
                 await response(scope, receive, send)
                 return
             scope.setdefault("state", {})["principal"] = principal
+        elif scope["type"] == "websocket":
+            try:
+                await super().__call__(scope, receive, send)
+            finally:  # the connection ended first: its expiry timer has nothing left to close
+                expiry = scope.get("state", {}).pop(_EXPIRY_TIMER, None)
+                if expiry is not None:
+                    expiry.cancel()
+            return
         await super().__call__(scope, receive, send)
 
     # orjson: several times faster than the standard library on our answers (measured in
@@ -127,10 +143,17 @@ class LoanOffersGraphQL(GraphQL):
         if credentials is None:
             credentials = context.request.headers.get("authorization")
         try:
-            context.principal = await self.authenticator.authenticate(credentials)
+            principal = await self.authenticator.authenticate(credentials)
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": exc.message}) \
                 from None
+        lifetime = token_lifetime_s(principal, time.time())
+        if lifetime is not None and lifetime <= 0:  # within the verifier's leeway, but past exp
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED",
+                                            "message": "the token has expired"})
+        context.principal = principal
+        if lifetime is not None:
+            _close_when_token_expires(context.request, lifetime)
         return UNSET
 
     async def process_result(self, request: Request,
@@ -150,6 +173,24 @@ class LoanOffersGraphQL(GraphQL):
             principal=request.scope.get("state", {}).get("principal"),
             client_ip=request.client.host if request.client else "",
         )
+
+
+_EXPIRY_TIMER = "token_expiry_timer"
+
+
+def _close_when_token_expires(websocket: WebSocket, lifetime_s: float) -> None:
+    """One timer per connection (kept in its scope, cancelled when the connection ends)."""
+    timer = asyncio.create_task(_close_after(websocket, lifetime_s))
+    websocket.scope.setdefault("state", {})[_EXPIRY_TIMER] = timer
+
+
+async def _close_after(websocket: WebSocket, delay_s: float) -> None:
+    await asyncio.sleep(delay_s)
+    log.info("closing a WebSocket: its token expired", extra={
+        "request_id": request_id_of(websocket.scope)})
+    # Strawberry's handler sees the disconnect and ends the connection's subscriptions.
+    with contextlib.suppress(RuntimeError):  # closed meanwhile: nothing to do
+        await websocket.close(code=TOKEN_EXPIRED_CLOSE_CODE, reason="Token expired")
 
 
 def _carries_operation(scope: Scope) -> bool:

@@ -2,7 +2,10 @@
 ``connection_init`` payload (``{"Authorization": "Bearer ..."}``; ``authorization`` or ``token``
 work too).
 
-No token: the prod profile answers HTTP 401 (WebSocket: close 4403). The dev profile, when
+No token: the prod profile answers HTTP 401 (WebSocket: close 4403). A WebSocket lives no longer
+than the token it authenticated with: when ``exp`` passes, the server closes it with 4403
+(``TOKEN_EXPIRED_CLOSE_CODE``, graphql-transport-ws' "Forbidden"; the same code for graphql-ws)
+and the client reconnects with a fresh token. The dev profile, when
 ``dev_anonymous`` is on, runs the request as :data:`DEV_PRINCIPAL`, a staff stand-in, and logs a
 warning each time so nobody mistakes it for a secured deployment. A token that fails verification
 is refused in every profile.
@@ -53,6 +56,20 @@ def _warn_anonymous() -> None:
         _last_warning[0] = now
         log.warning("DEV PROFILE: requests without a token run as the anonymous dev staff "
                     "principal (never in prod; LOAN_OFFERS_AUTH_DEV_ANONYMOUS=false turns it off)")
+
+
+#: Close code of a WebSocket whose token expired (graphql-transport-ws "Forbidden").
+TOKEN_EXPIRED_CLOSE_CODE = 4403
+
+
+def token_lifetime_s(principal: Principal, now: float) -> float | None:
+    """Seconds until the principal's token expires (its ``exp`` claim, without the verifier's
+    clock-skew leeway: a connection never outlives its token); None without an expiry (the dev
+    profile's anonymous stand-in)."""
+    exp = principal.claims.get("exp")
+    if isinstance(exp, int | float) and not isinstance(exp, bool):
+        return float(exp) - now
+    return None
 
 
 def bearer_token(credentials: str | None) -> str | None:

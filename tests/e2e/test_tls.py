@@ -2,21 +2,28 @@
 throwaway CA (trustme) and real clients that verify the server against it.
 
 HTTPS answers GraphQL with HSTS; plain HTTP to the TLS port, a client that does not trust the
-CA, TLS 1.1 and CBC cipher suites are all turned away.
+CA, TLS 1.1 and CBC cipher suites are all turned away. Over WSS, a subscription authenticated in
+``connection_init`` is closed (4403) when its token expires, and pages on origins not allowed are
+refused the handshake.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import socket
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 
 from tests.servers import TlsFiles, UvicornServer, make_tls_files
 from tests.tokens import IdentityProvider
@@ -25,6 +32,8 @@ pytestmark = pytest.mark.slow
 
 USER = "user-000001"
 OFFERS = "query($u: ID!) { loanOffers(request: {userId: $u}) { decision } }"
+UPDATES = "subscription($u: ID!) { offerUpdates(userId: $u) { type } }"
+ALLOWED_ORIGIN = "https://app.example.com"
 
 
 def prod_env(identity: IdentityProvider, database: Path) -> dict[str, str]:
@@ -33,7 +42,8 @@ def prod_env(identity: IdentityProvider, database: Path) -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if not k.startswith("LOAN_OFFERS_")},
             **settings, "LOAN_OFFERS_PROFILE": "prod",
             "LOAN_OFFERS_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
-            "LOAN_OFFERS_EXPIRY_SWEEP_INTERVAL_S": "0"}
+            "LOAN_OFFERS_EXPIRY_SWEEP_INTERVAL_S": "0",
+            "LOAN_OFFERS_WS_ALLOWED_ORIGINS": ALLOWED_ORIGIN}
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +134,68 @@ def _tls_socket(port: int, context: ssl.SSLContext) -> ssl.SSLSocket:
     except BaseException:
         raw.close()
         raise
+
+
+def wss_url(server: UvicornServer) -> str:
+    return server.url.replace("https://", "wss://") + "/graphql"
+
+
+START = {"graphql-transport-ws": "subscribe", "graphql-ws": "start"}
+
+
+@pytest.mark.parametrize("protocol", list(START))
+async def test_a_subscription_is_closed_when_its_token_expires(
+        server: UvicornServer, tls: TlsFiles, identity_provider: IdentityProvider,
+        protocol: str) -> None:
+    token = identity_provider.mint(USER, "CUSTOMER", ttl=timedelta(seconds=3))
+    expires_at = json.loads(_payload(token))["exp"]
+    async with websockets.connect(wss_url(server), ssl=tls.client_context(),
+                                  subprotocols=[protocol]) as ws:
+        await ws.send(json.dumps({"type": "connection_init",
+                                  "payload": {"Authorization": f"Bearer {token}"}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+        await ws.send(json.dumps({"type": START[protocol], "id": "1", "payload": {
+            "query": UPDATES, "variables": {"u": USER}}}))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:  # keep-alives and nothing else until the close
+                message = json.loads(await asyncio.wait_for(ws.recv(), 15))
+                assert message["type"] in ("ka", "ping"), message
+    closed_at = time.time()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+    assert closed.value.rcvd.reason == "Token expired"
+    # Not before the token's exp (whole seconds), and promptly after it.
+    assert expires_at - 1 <= closed_at <= expires_at + 5
+
+
+async def test_an_expired_token_cannot_open_a_subscription(
+        server: UvicornServer, tls: TlsFiles, identity_provider: IdentityProvider) -> None:
+    # Past exp but inside the verifier's 30 s clock-skew leeway: HTTP would still take it.
+    token = identity_provider.mint(USER, "CUSTOMER", ttl=timedelta(seconds=-5))
+    async with websockets.connect(wss_url(server), ssl=tls.client_context(),
+                                  subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init",
+                                  "payload": {"Authorization": f"Bearer {token}"}}))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+async def test_wss_handshakes_from_pages_on_other_origins_are_refused(
+        server: UvicornServer, tls: TlsFiles) -> None:
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        async with websockets.connect(wss_url(server), ssl=tls.client_context(),
+                                      origin="https://evil.example",
+                                      subprotocols=["graphql-transport-ws"]):
+            pass
+    assert refused.value.response.status_code == 403
+    async with websockets.connect(wss_url(server), ssl=tls.client_context(),
+                                  origin=ALLOWED_ORIGIN,
+                                  subprotocols=["graphql-transport-ws"]) as ws:
+        assert ws.subprotocol == "graphql-transport-ws"
+
+
+def _payload(token: str) -> str:
+    import base64
+
+    body = token.split(".")[1]
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
