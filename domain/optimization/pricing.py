@@ -17,6 +17,7 @@ survives when its expected NPV reaches the policy minimum and its EMI fits the F
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -29,7 +30,7 @@ from domain.finance.instalment import annuity_factor
 from domain.optimization.candidates import Candidate
 from domain.optimization.economics import exposure_factors
 from domain.optimization.price_response import optimal_rate, take_up
-from domain.policy.model import AdjustmentRule, PricingPolicy, RiskBand
+from domain.policy.model import AdjustmentRule, PricingPolicy, RiskBand, RuleConditions
 from domain.risk.assessment import RiskAssessment
 
 BPS = 1e-4
@@ -146,16 +147,32 @@ def fee_waiver_percent(policy: PricingPolicy, loans_repaid: int) -> Decimal:
 
 def rule_applies(rule: AdjustmentRule, rows: PricingRows) -> np.ndarray:
     """Rows a rule applies to (applicant conditions and the row's own amount and tenure)."""
-    w = rule.when
-    mask = np.ones(len(rows.amounts), dtype=bool)
+    n = len(rows.amounts)
+    applicant = _applicant_conditions(rule.when, rows)
+    if applicant is False:  # one applicant who does not qualify: no row comparisons at all
+        return np.zeros(n, dtype=bool)
+    mask = np.ones(n, dtype=bool) if applicant is True else applicant
+    return _row_conditions(rule.when, rows, mask)
+
+
+def _applicant_conditions(w: RuleConditions, rows: PricingRows) -> np.ndarray | bool:
+    """The conditions on the applicant: a plain bool for one applicant's scalars (the engine),
+    a mask for the batch simulation's per-row applicant columns."""
+    held: np.ndarray | bool = True
     if w.min_loans_repaid is not None:
-        mask &= np.asarray(rows.loans_repaid) >= w.min_loans_repaid
+        held = held & (np.asarray(rows.loans_repaid) >= w.min_loans_repaid
+                       if isinstance(rows.loans_repaid, np.ndarray)
+                       else rows.loans_repaid >= w.min_loans_repaid)
     if w.employer_categories is not None:
-        mask &= _is_in(rows.employer_category, [c.value for c in w.employer_categories])
+        held = held & _is_in(rows.employer_category, [c.value for c in w.employer_categories])
     if w.risk_bands is not None:
-        mask &= _is_in(rows.band, list(w.risk_bands))
+        held = held & _is_in(rows.band, list(w.risk_bands))
     if w.sensitivities is not None:
-        mask &= _is_in(rows.sensitivity, [s.value for s in w.sensitivities])
+        held = held & _is_in(rows.sensitivity, [s.value for s in w.sensitivities])
+    return bool(held) if not isinstance(held, np.ndarray) else held
+
+
+def _row_conditions(w: RuleConditions, rows: PricingRows, mask: np.ndarray) -> np.ndarray:
     if w.min_tenure is not None:
         mask &= rows.tenures >= w.min_tenure
     if w.max_tenure is not None:
@@ -165,6 +182,19 @@ def rule_applies(rule: AdjustmentRule, rows: PricingRows) -> np.ndarray:
     if w.max_amount is not None:
         mask &= rows.amounts <= float(w.max_amount)
     return mask
+
+
+def _rule_deltas(policy: PricingPolicy, rows: PricingRows) -> np.ndarray:
+    """(rules, rows) bps each rule moves each row by: ``float(delta)`` where it applies, +0.0
+    elsewhere (what ``np.where(mask, delta, 0)`` gave, without a pass for rules that cannot)."""
+    deltas = np.zeros((len(policy.adjustments), len(rows.amounts)))
+    for k, rule in enumerate(policy.adjustments):
+        applicant = _applicant_conditions(rule.when, rows)
+        if applicant is False:
+            continue
+        mask = np.ones(len(rows.amounts), dtype=bool) if applicant is True else applicant
+        deltas[k][_row_conditions(rule.when, rows, mask)] = rule.delta_bps
+    return deltas
 
 
 def _is_in(values: np.ndarray | str, allowed: list[str]) -> np.ndarray | bool:
@@ -180,16 +210,23 @@ def _intercepts(policy: PricingPolicy, rows: PricingRows) -> np.ndarray:
     rows without a request keep the applicant's intercept exactly)."""
     pr = policy.price_response
     base = np.broadcast_to(np.asarray(rows.intercept, dtype=float), rows.amounts.shape).copy()
-    asked = np.asarray(rows.requested_amount, dtype=float)
-    if np.any(~np.isnan(asked)):
+    asked = rows.requested_amount
+    if _any_requested(asked):
         with np.errstate(invalid="ignore"):
             shortfall = np.clip(1.0 - rows.amounts / asked, 0.0, 1.0)
         base += np.where(np.isnan(asked), 0.0, pr.amount_shortfall_penalty * shortfall)
-    asked_tenure = np.asarray(rows.requested_tenure, dtype=float)
-    if np.any(~np.isnan(asked_tenure)):
+    asked_tenure = rows.requested_tenure
+    if _any_requested(asked_tenure):
         mismatch = pr.tenure_mismatch_penalty_per_year * np.abs(rows.tenures - asked_tenure) / 12
         base += np.where(np.isnan(asked_tenure), 0.0, mismatch)
     return base
+
+
+def _any_requested(asked: np.ndarray | float) -> bool:
+    """Whether any row carries a request (NaN: none); a float is one applicant's request."""
+    if isinstance(asked, float):
+        return not math.isnan(asked)
+    return bool(np.any(~np.isnan(np.asarray(asked, dtype=float))))
 
 
 def _round_inside(rate: np.ndarray, low: np.ndarray, high: np.ndarray, step: int
@@ -203,6 +240,10 @@ def _round_inside(rate: np.ndarray, low: np.ndarray, high: np.ndarray, step: int
     return bps.astype(np.int64), ok
 
 
+def _as_float_or_array(value: np.ndarray | float) -> np.ndarray | float:
+    return value if type(value) is float else np.asarray(value, dtype=float)
+
+
 def price_rows(policy: PricingPolicy, rows: PricingRows) -> PricedRows:
     """Price every row: the steps of the module docstring, elementwise."""
     econ, rates = policy.economics, policy.rates
@@ -213,13 +254,13 @@ def price_rows(policy: PricingPolicy, rows: PricingRows) -> PricedRows:
           - rows.fee_fraction / a_exp)
     intercept = _intercepts(policy, rows)
     r_star = optimal_rate(r0, intercept, rows.slope)
-    min_roi = np.broadcast_to(np.asarray(rows.min_roi, dtype=float), (n,))
-    max_roi = np.broadcast_to(np.asarray(rows.max_roi, dtype=float), (n,))
-    banded = np.clip(r_star, min_roi, max_roi)
+    # One applicant's limits stay scalars (broadcasting gives the same rows); min(max()) is
+    # what np.clip computes, without its argument handling.
+    min_roi = _as_float_or_array(rows.min_roi)
+    max_roi = _as_float_or_array(rows.max_roi)
+    banded = np.minimum(np.maximum(r_star, min_roi), max_roi)
 
-    rule_deltas = np.array([np.where(rule_applies(rule, rows), rule.delta_bps, 0)
-                            for rule in policy.adjustments], dtype=float).reshape(
-                                len(policy.adjustments), n)
+    rule_deltas = _rule_deltas(policy, rows)
     discounts = np.minimum(rule_deltas, 0).sum(axis=0)
     discount_cap = np.maximum(0.0, -discounts - rates.max_total_discount_bps)
     adjusted = banded + (rule_deltas.sum(axis=0) + discount_cap) * BPS
@@ -236,11 +277,11 @@ def price_rows(policy: PricingPolicy, rows: PricingRows) -> PricedRows:
     conversion = take_up(roi, intercept, rows.slope)
     profit = rows.amounts * a_exp * (roi - r0)
     emi = rows.amounts / annuity_factor(roi, rows.tenures)
-    affordable = emi <= np.asarray(rows.max_new_emi, dtype=float) + 0.005
+    affordable = emi <= _as_float_or_array(rows.max_new_emi) + 0.005
     feasible = (margin_ok & rounding_ok & affordable
                 & (profit >= float(econ.min_expected_profit)))
     objective = conversion * (profit + policy.ranking.lifetime_value_weight
-                              * np.asarray(rows.long_term_value, dtype=float))
+                              * _as_float_or_array(rows.long_term_value))
     loss_part = econ.loss_given_default * rows.loss_exposure / a_exp
     return PricedRows(
         break_even=r0, intercept=intercept, optimal=r_star, banded=banded,
