@@ -30,7 +30,7 @@ from domain.finance.instalment import annuity_factor
 from domain.optimization.candidates import Candidate
 from domain.optimization.economics import exposure_factors
 from domain.optimization.price_response import optimal_rate, take_up
-from domain.policy.model import AdjustmentRule, PricingPolicy, RiskBand, RuleConditions
+from domain.policy.model import PricingPolicy, RiskBand, RuleConditions
 from domain.risk.assessment import RiskAssessment
 
 BPS = 1e-4
@@ -145,16 +145,6 @@ def fee_waiver_percent(policy: PricingPolicy, loans_repaid: int) -> Decimal:
                default=Decimal(0))
 
 
-def rule_applies(rule: AdjustmentRule, rows: PricingRows) -> np.ndarray:
-    """Rows a rule applies to (applicant conditions and the row's own amount and tenure)."""
-    n = len(rows.amounts)
-    applicant = _applicant_conditions(rule.when, rows)
-    if applicant is False:  # one applicant who does not qualify: no row comparisons at all
-        return np.zeros(n, dtype=bool)
-    mask = np.ones(n, dtype=bool) if applicant is True else applicant
-    return _row_conditions(rule.when, rows, mask)
-
-
 def _applicant_conditions(w: RuleConditions, rows: PricingRows) -> np.ndarray | bool:
     """The conditions on the applicant: a plain bool for one applicant's scalars (the engine),
     a mask for the batch simulation's per-row applicant columns."""
@@ -185,8 +175,9 @@ def _row_conditions(w: RuleConditions, rows: PricingRows, mask: np.ndarray) -> n
 
 
 def _rule_deltas(policy: PricingPolicy, rows: PricingRows) -> np.ndarray:
-    """(rules, rows) bps each rule moves each row by: ``float(delta)`` where it applies, +0.0
-    elsewhere (what ``np.where(mask, delta, 0)`` gave, without a pass for rules that cannot)."""
+    """(rules, rows) bps each rule moves each row by: ``float(delta)`` where it applies (all
+    its applicant conditions and the row's own amount and tenure conditions hold), +0.0
+    elsewhere. For one applicant who does not qualify, a rule costs no row comparison."""
     deltas = np.zeros((len(policy.adjustments), len(rows.amounts)))
     for k, rule in enumerate(policy.adjustments):
         applicant = _applicant_conditions(rule.when, rows)
@@ -247,7 +238,6 @@ def _as_float_or_array(value: np.ndarray | float) -> np.ndarray | float:
 def price_rows(policy: PricingPolicy, rows: PricingRows) -> PricedRows:
     """Price every row: the steps of the module docstring, elementwise."""
     econ, rates = policy.economics, policy.rates
-    n = len(rows.amounts)
     a_exp = rows.interest_exposure
     r0 = (((econ.cost_of_funds + econ.opex) * rows.funding_exposure
            + econ.loss_given_default * rows.loss_exposure - 0.0) / a_exp
