@@ -15,6 +15,7 @@ offered rate keeps the EMI within the FOIR allowance.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -77,12 +78,25 @@ def _nearby_tenures(space: CandidateSpace, tenure: int) -> list[int]:
 
 
 def _amounts_at(space: CandidateSpace, tenure: int) -> list[Candidate]:
-    """Grid amounts that fit at ``tenure``, plus the largest affordable amount."""
+    """Grid amounts that fit at ``tenure``, plus the largest affordable amount (ascending)."""
     top = space.affordable(tenure)
-    amounts = {a for a in space.policy.amounts.grid if a <= top}
-    if top >= space.policy.amounts.minimum:
-        amounts.add(top)
-    return [Candidate(a, tenure) for a in sorted(amounts)]
+    amounts, candidates = _grid_at(space.policy, tenure)
+    fitting = bisect_right(amounts, top)
+    result = list(candidates[:fitting])
+    # top is at least every fitting grid amount: it is new unless it equals the largest.
+    if top >= space.policy.amounts.minimum and (not fitting or amounts[fitting - 1] != top):
+        result.append(Candidate(top, tenure))
+    return result
+
+
+def _grid_at(policy: PricingPolicy, tenure: int
+             ) -> tuple[tuple[Decimal, ...], tuple[Candidate, ...]]:
+    """The policy's distinct grid amounts, ascending, and their candidates at ``tenure``:
+    the same for every applicant, so built once per policy and tenure."""
+    def build() -> tuple[tuple[Decimal, ...], tuple[Candidate, ...]]:
+        amounts = tuple(sorted(dict.fromkeys(policy.amounts.grid)))
+        return amounts, tuple(Candidate(a, tenure) for a in amounts)
+    return policy.derived(("grid_candidates", tenure), build)
 
 
 def requested_candidates(space: CandidateSpace, request: LoanRequest) -> list[Candidate]:

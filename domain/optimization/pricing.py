@@ -140,6 +140,16 @@ def _fee(policy: PricingPolicy, band: RiskBand, amount: Decimal, waiver: Decimal
     return fee.quantize(Decimal("1"), rounding=ROUND_HALF_UP)
 
 
+def _grid_fees(policy: PricingPolicy, band: RiskBand, waiver: Decimal) -> dict[Decimal, Decimal]:
+    """The fee of every grid amount for a band and waiver, computed once per policy (most
+    candidates are grid amounts). Kept with the band it was computed for: another band object
+    of the same name (not this policy's) gets none."""
+    cached_band, fees = policy.derived(
+        ("grid_fees", band.name, waiver),
+        lambda: (band, {a: _fee(policy, band, a, waiver) for a in policy.amounts.grid}))
+    return fees if cached_band is band else {}
+
+
 def fee_waiver_percent(policy: PricingPolicy, loans_repaid: int) -> Decimal:
     return max((w.waiver_percent for w in policy.fees.waivers if loans_repaid >= w.min_loans_repaid),
                default=Decimal(0))
@@ -287,7 +297,9 @@ def price_family(ctx: ApplicantContext, candidates: list[Candidate]) -> PricedFa
     amounts = np.array([float(c.amount) for c in candidates])
     tenures = np.array([c.tenure for c in candidates], dtype=np.int64)
     waiver = fee_waiver_percent(policy, ctx.behavior_metrics.loans_repaid)
-    fee_by_amount = {a: _fee(policy, ctx.band, a, waiver) for a in {c.amount for c in candidates}}
+    grid_fees = _grid_fees(policy, ctx.band, waiver)
+    fee_by_amount = {a: grid_fees[a] if a in grid_fees else _fee(policy, ctx.band, a, waiver)
+                     for a in {c.amount for c in candidates}}
     fees = tuple(fee_by_amount[c.amount] for c in candidates)
     # Few distinct tenures: a dict beats np.unique's sort for the index of each row.
     distinct = sorted({c.tenure for c in candidates})

@@ -6,11 +6,15 @@ validates it. Rates are fractions per year (0.125 = 12.5 %), money is INR ``Deci
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from domain.applicant import EmployerCategory
 from domain.behavior.sensitivity_level import PriceSensitivity
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +221,17 @@ class PricingPolicy:
     adjustments: tuple[AdjustmentRule, ...]
     ranking: RankingPolicy
     validity_working_days: int
+    # Values the pricing core derives from this policy alone (the fee of each grid amount, the
+    # grid's candidates at each tenure), computed on first use: the policy is immutable, so
+    # they never go stale, and ``dataclasses.replace`` starts an empty one.
+    _derived: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def derived(self, key: Any, compute: Callable[[], T]) -> T:
+        """``compute()``, once per policy and ``key`` (a value that depends on nothing else)."""
+        value = self._derived.get(key)
+        if value is None:
+            value = self._derived[key] = compute()
+        return value
 
     def band_for(self, score: float) -> RiskBand | None:
         """Highest band whose cut-off the score reaches; None below the lowest band."""
