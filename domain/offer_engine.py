@@ -41,6 +41,7 @@ from domain.ranking.ranker import RankedPick, rank_candidates
 from domain.reasons import ReasonCode, top_reasons
 from domain.risk.assessment import assess_risk, max_loan_amount
 from domain.risk.eligibility import decline_reasons, eligible_tenures, max_eligible_tenure
+from domain.slotted import fast_init
 
 
 class InvalidLoanRequest(ValueError):
@@ -86,6 +87,7 @@ def inputs_hash(applicant: Applicant, request: LoanRequest, policy_version: int,
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _Run:
     policy: PricingPolicy

@@ -12,6 +12,7 @@ from domain.behavior.analysis import BehaviorAnalysis
 from domain.optimization.price_response import PriceResponseCurve
 from domain.reasons import ReasonCode
 from domain.risk.assessment import RiskAssessment
+from domain.slotted import fast_init
 
 
 class OfferDecision(StrEnum):
@@ -50,6 +51,7 @@ class Fallback(StrEnum):
     REDUCED_AMOUNT_SHORTER_TENURE = "REDUCED_AMOUNT_SHORTER_TENURE"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RoiAdjustment:
     rule: str
@@ -57,6 +59,7 @@ class RoiAdjustment:
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OfferExplanation:
     """Rates are fractions per year."""
@@ -70,6 +73,7 @@ class OfferExplanation:
     fallback_applied: str | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LoanOffer:
     """One priced, ranked offer with what its Key Facts Statement needs (money in INR)."""
@@ -106,6 +110,7 @@ class LoanOffer:
         return now >= self.valid_until
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OfferSet:
     """The answer to one loan-offer request."""

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from domain.slotted import fast_init
+
 MAX_REASON_CODES = 4
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ReasonCode:
     code: str

@@ -27,8 +27,10 @@ from domain.behavior.metrics import BehaviorMetrics
 from domain.behavior.sensitivity_level import PriceSensitivity
 from domain.optimization.price_response import PriceResponseCurve
 from domain.policy.model import PricingPolicy, RiskBand
+from domain.slotted import fast_init
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BehaviorAnalysis:
     price_sensitivity: PriceSensitivity

@@ -19,11 +19,13 @@ from decimal import Decimal
 from domain.finance.apr import level_apr_percent
 from domain.finance.money import Paise, as_fraction, percent_of
 from domain.finance.schedule import AmortisationSchedule, build_schedule
+from domain.slotted import fast_init
 
 GST_RATE_DEFAULT = Decimal("18")
 MAX_TENURE_MONTHS = 600
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class KeyFacts:
     """KFS figures; money in paise, rates in percent a year."""

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from domain.finance.instalment import emi_paise, monthly_rate_terms
 from domain.finance.money import Paise
+from domain.slotted import fast_init
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class Instalment:
     closing_balance: Paise
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AmortisationSchedule:
     """The full schedule. ``emi`` is the level instalment of months 1..n-1; the last differs by

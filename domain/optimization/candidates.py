@@ -24,10 +24,12 @@ from domain.finance.instalment import annuity_factor
 from domain.offers import Fallback
 from domain.policy.model import PricingPolicy
 from domain.risk.assessment import floor_to_step
+from domain.slotted import fast_init
 
 ALTERNATIVE_FRACTIONS = (Decimal("0.75"), Decimal("0.5"))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Candidate:
     amount: Decimal
@@ -35,6 +37,7 @@ class Candidate:
     fallback: Fallback | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CandidateSpace:
     """What the applicant may borrow: eligible tenures, the amount ceiling and the FOIR room."""

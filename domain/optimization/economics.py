@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from domain.slotted import fast_init
+
 
 def one_period_break_even(pd: float, lgd: float, cost_of_funds: float, opex: float,
                           fee: float = 0.0) -> float:
@@ -40,6 +42,7 @@ def one_period_break_even(pd: float, lgd: float, cost_of_funds: float, opex: flo
     return (cost_of_funds + opex + pd * lgd - fee) / (1.0 - pd)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ExposureFactors:
     """A, B, H of the amortising model, one entry per tenure (arrays)."""

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, wrightomega
 
+from domain.slotted import fast_init
 
+
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PriceResponseCurve:
     """rho(r) = 1/(1+exp(intercept + slope*r)), r a fraction per year."""

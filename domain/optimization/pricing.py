@@ -32,10 +32,12 @@ from domain.optimization.economics import exposure_factors
 from domain.optimization.price_response import optimal_rate, take_up
 from domain.policy.model import PricingPolicy, RiskBand, RuleConditions
 from domain.risk.assessment import RiskAssessment
+from domain.slotted import fast_init
 
 BPS = 1e-4
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ApplicantContext:
     policy: PricingPolicy
@@ -51,6 +53,7 @@ class ApplicantContext:
         return self.risk.band
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PricedFamily:
     """Arrays indexed like ``candidates``; rates are fractions per year."""
@@ -75,6 +78,7 @@ class PricedFamily:
     objective: np.ndarray
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PricingRows:
     """Candidate loans as rows, with the facts of the applicant each row belongs to.
@@ -106,6 +110,7 @@ class PricingRows:
     sensitivity: np.ndarray | str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PricedRows:
     """The pricing of :class:`PricingRows`, one entry per row; rates are fractions per year."""

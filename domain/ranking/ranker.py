@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from domain.optimization.pricing import PricedFamily
+from domain.slotted import fast_init
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RankedPick:
     family: PricedFamily

@@ -20,10 +20,12 @@ from domain.optimization.economics import one_period_break_even
 from domain.policy.model import PricingPolicy, RiskBand
 from domain.reasons import MAX_REASON_CODES, ReasonCode
 from domain.risk.scorecard import ScoreResult, score_applicant
+from domain.slotted import fast_init
 
 OUT_OF_POLICY_BAND = "OUT_OF_POLICY"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Affordability:
     """Repayment capacity under the FOIR cap for the applicant's income band."""
@@ -34,6 +36,7 @@ class Affordability:
     max_amount_tenure: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RiskAssessment:
     """Rates are fractions per year."""
@@ -107,6 +110,7 @@ def _recommendations(policy: PricingPolicy, result: ScoreResult, afford: Afforda
     return tuple(notes)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ScoreRates:
     """What a score alone decides: band, break-even and the ROI band (fractions per year)."""

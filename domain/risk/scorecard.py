@@ -16,8 +16,10 @@ from decimal import Decimal
 
 from domain.applicant import CreditProfile, EmploymentType
 from domain.policy.model import ScoreBin, Scorecard, ScorecardAttribute
+from domain.slotted import fast_init
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ScoreScaling:
     factor: float
@@ -35,6 +37,7 @@ class ScoreScaling:
         return self.offset + self.factor * math.log(odds_good)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AttributeScore:
     attribute: ScorecardAttribute
@@ -46,6 +49,7 @@ class AttributeScore:
         return self.attribute.best_points - self.points
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ScoreResult:
     score: float
