@@ -49,26 +49,31 @@ async def app_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dic
     await container.engine().dispose()
 
 
-@pytest.fixture(scope="session")
-async def prod_app_env(tmp_path_factory: pytest.TempPathFactory,
-                       identity_provider: IdentityProvider) -> AsyncIterator[dict]:
-    """The prod profile (tokens required, no GraphiQL or introspection) over its own seeded
-    SQLite database (its tests publish policies and run experiments: nothing leaks into
-    ``app_env``); ``identity_provider`` mints the tokens it accepts."""
-    db = Path(tmp_path_factory.mktemp("e2e-prod")) / "prod.db"
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{db}", profile="prod",
-                        # generous: the matrix makes hundreds of calls as one staff user
-                        rate_limit_operations="100000/minute",
-                        rate_limit_mutations="10000/minute",
-                        **identity_provider.settings_overrides())
+async def start_prod_app(directory: Path, identity: IdentityProvider, **overrides: object) -> dict:
+    """The prod profile (tokens required, no GraphiQL or introspection) over a fresh, migrated,
+    seeded SQLite database in ``directory``; ``identity`` mints the tokens it accepts. The
+    caller disposes of ``env["container"].engine()``."""
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{directory / 'prod.db'}", profile="prod",
+                        **identity.settings_overrides(), **overrides)
     await asyncio.to_thread(upgrade_to_head, settings.database_url)
     container = build_container(settings)
     await container.bootstrap_policy().execute(settings.policy_file.read_text())
     await container.seed_applicants().execute(generate_applicants(SEEDED))
     app = create_app(container=container)
-    yield {"app": app, "container": container, "settings": settings,
-           "identity": identity_provider}
-    await container.engine().dispose()
+    return {"app": app, "container": container, "settings": settings, "identity": identity}
+
+
+@pytest.fixture(scope="session")
+async def prod_app_env(tmp_path_factory: pytest.TempPathFactory,
+                       identity_provider: IdentityProvider) -> AsyncIterator[dict]:
+    """The prod profile over its own seeded SQLite database (its tests publish policies and run
+    experiments: nothing leaks into ``app_env``)."""
+    env = await start_prod_app(Path(tmp_path_factory.mktemp("e2e-prod")), identity_provider,
+                               # generous: the matrix makes hundreds of calls as one staff user
+                               rate_limit_operations="100000/minute",
+                               rate_limit_mutations="10000/minute")
+    yield env
+    await env["container"].engine().dispose()
 
 
 @pytest.fixture(scope="session")
