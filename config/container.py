@@ -77,22 +77,22 @@ def _engine(settings: Settings):
 def _redis_cache(settings: Settings) -> Any:
     if settings.redis_url is None:
         return None
-    from urllib.parse import urlparse
-
     from aiocache import RedisCache
     from aiocache.serializers import StringSerializer
+    from redis.asyncio.connection import parse_url
 
-    url = urlparse(settings.redis_url)
-    pool_options: dict[str, Any] = {"socket_timeout": settings.cache_timeout_s}
-    if url.username:
-        pool_options["username"] = url.username
+    # redis-py's own URL parsing, as for the other Redis clients: rediss:// is TLS, and query
+    # parameters such as ssl_ca_certs, ssl_certfile, ssl_keyfile reach the connections.
+    options: dict[str, Any] = parse_url(settings.redis_url)
+    endpoint, port = options.pop("host", "127.0.0.1"), options.pop("port", 6379)
+    db, password = options.pop("db", 0), options.pop("password", None)
     return RedisCache(
-        endpoint=url.hostname or "127.0.0.1", port=url.port or 6379,
-        db=int((url.path or "/0").lstrip("/") or 0), password=url.password,
-        ssl=url.scheme == "rediss", timeout=settings.cache_timeout_s,
+        endpoint=endpoint, port=port, db=db, password=password,
+        timeout=settings.cache_timeout_s,
         create_connection_timeout=settings.cache_timeout_s, namespace=REDIS_NAMESPACE,
         # The adapter writes JSON text; the default JsonSerializer would encode it twice.
-        serializer=StringSerializer(), connection_pool_kwargs=pool_options,
+        serializer=StringSerializer(),
+        connection_pool_kwargs={"socket_timeout": settings.cache_timeout_s, **options},
     )
 
 

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import quote
 
 import pytest
 
@@ -99,12 +100,15 @@ class PostgresServer:
     survives ``stop()`` (an immediate shutdown, like a crash of the server process): the fault
     tests need that to prove nothing acknowledged is lost. Off by default (faster).
 
+    ``tls=True`` serves TLS only (``ssl=on``, ``hostssl`` lines in pg_hba.conf: a client without
+    TLS is refused) with a certificate for 127.0.0.1 signed by a throwaway CA (``self.tls.ca``).
+
     ``start()``/``stop()`` may be called repeatedly (same port, same data); ``close()`` stops it
     and deletes its directory.
     """
 
     def __init__(self, bin_dir: Path, port: int | None = None,
-                 durable_commits: bool = False) -> None:
+                 durable_commits: bool = False, tls: bool = False) -> None:
         self.bin_dir = bin_dir
         self.durable_commits = durable_commits
         self.port = port or free_port()
@@ -119,6 +123,7 @@ class PostgresServer:
             if self._run_as is not None:
                 os.chown(self.base, self._run_as.pw_uid, self._run_as.pw_gid)
             self._initdb()
+            self.tls = self._require_tls() if tls else None
         except BaseException:
             shutil.rmtree(self.base, ignore_errors=True)
             raise
@@ -142,11 +147,23 @@ class PostgresServer:
         self._run(self.bin_dir / "initdb", "-D", self.data, "--auth=trust", "-U", self.user,
                   "--encoding=UTF8", "--no-locale", "--no-sync")
 
+    def _require_tls(self) -> TlsFiles:
+        files = make_tls_files(self.base / "tls", owner=self._run_as)
+        # Written in place: the file keeps its owner (the postgres user).
+        (self.data / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            "hostssl all all 127.0.0.1/32 trust\n"
+            "hostssl all all ::1/128 trust\n")
+        return files
+
     def start(self) -> None:
         options = (f"-p {self.port} -k {self.base} -c listen_addresses={self.host} "
                    "-c fsync=off -c full_page_writes=off "
                    f"-c synchronous_commit={'on' if self.durable_commits else 'off'} "
                    "-c max_connections=200")
+        if self.tls is not None:
+            options += (f" -c ssl=on -c ssl_cert_file={self.tls.cert} "
+                        f"-c ssl_key_file={self.tls.key}")
         self._run(self.bin_dir / "pg_ctl", "-D", self.data, "-l", self.log, "-o", options,
                   "-w", "-t", str(int(START_TIMEOUT_S)), "start")
 
@@ -201,20 +218,31 @@ class RedisServer:
     """``redis-server`` without persistence, as a child process on a fixed port.
 
     ``stop()`` kills it (SIGKILL: an outage, not a shutdown), ``start()`` brings it back on the
-    same port (empty), ``close()`` stops it for good.
+    same port (empty), ``close()`` stops it for good. ``tls=True``: TLS only (``--tls-port``, no
+    plain port), a certificate from a throwaway CA; ``url`` is then ``rediss://`` naming the CA.
     """
 
-    def __init__(self, binary: str, port: int | None = None) -> None:
+    def __init__(self, binary: str, port: int | None = None, tls: bool = False) -> None:
         self.binary = binary
         self.port = port or free_port()
         self.base = Path(tempfile.mkdtemp(prefix="loan-offers-redis-"))
+        self.tls = make_tls_files(self.base / "tls") if tls else None
         self._process: subprocess.Popen[bytes] | None = None
         atexit.register(self.close)
         exit_cleanly_on_sigterm()
 
     @property
     def url(self) -> str:
+        if self.tls is not None:
+            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={quote(str(self.tls.ca))}"
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def _listen_arguments(self) -> list[str]:
+        if self.tls is None:
+            return ["--port", str(self.port)]
+        return ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.tls.cert),
+                "--tls-key-file", str(self.tls.key), "--tls-ca-cert-file", str(self.tls.ca),
+                "--tls-auth-clients", "no"]
 
     @property
     def running(self) -> bool:
@@ -224,7 +252,7 @@ class RedisServer:
         if self.running:
             return
         self._process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            [self.binary, *self._listen_arguments(), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--daemonize", "no", "--dir", str(self.base),
              "--logfile", str(self.base / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -370,13 +398,13 @@ class UvicornServer:
 
 
 @contextlib.contextmanager
-def running_redis() -> Iterator[RedisServer]:
+def running_redis(tls: bool = False) -> Iterator[RedisServer]:
     """A throwaway ``redis-server`` on a free loopback port for the block (skipped, or failed
-    under ``REQUIRE_SERVICES=1``, when Redis is not installed)."""
+    under ``REQUIRE_SERVICES=1``, when Redis is not installed); ``tls``: see RedisServer."""
     binary = shutil.which("redis-server")
     if binary is None:
         unavailable("redis-server not installed (apt-get install -y redis-server)")
-    server = RedisServer(binary)
+    server = RedisServer(binary, tls=tls)
     try:
         server.start()
         yield server

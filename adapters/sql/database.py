@@ -1,5 +1,8 @@
 """Async engines and sessions for PostgreSQL (asyncpg) and SQLite (aiosqlite).
 
+PostgreSQL over TLS: libpq's URL parameters work (``sslmode``, ``sslrootcert``, ``sslcert``,
+``sslkey``...; see :func:`tls_connect_args`), as does asyncpg's own ``ssl=``.
+
 PostgreSQL: a bounded pool with pre-ping (connections dropped by a failover or an idle timeout
 are replaced, not handed to a request), a connect timeout, and a server-side statement timeout
 backed by asyncpg's client-side command timeout. A server that is down, restarting or too slow
@@ -12,6 +15,7 @@ locked" errors, and enforced foreign keys. An in-memory database is one shared c
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -32,6 +36,27 @@ def async_url(url: str) -> str:
     return f"{_ASYNC_DRIVERS.get(scheme, scheme)}{sep}{rest}"
 
 
+# libpq's TLS parameters (``?sslmode=verify-full&sslrootcert=/etc/ca.pem``). SQLAlchemy hands URL
+# query parameters to ``asyncpg.connect()`` as keywords, where asyncpg takes only its own ``ssl``;
+# these names asyncpg reads from a DSN, applying them as libpq does (modes, CA, client
+# certificate, CRL, TLS versions).
+LIBPQ_TLS_PARAMETERS = frozenset({
+    "sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword", "sslcrl", "sslnegotiation",
+    "ssl_min_protocol_version", "ssl_max_protocol_version",
+})
+
+
+def tls_connect_args(url: str) -> tuple[str, dict[str, Any]]:
+    """``url`` without libpq's TLS parameters, and the asyncpg arguments that carry them: a DSN
+    naming no host, user or database (those still come from the URL). Other URLs unchanged."""
+    parsed = make_url(url)
+    tls = {name: value for name, value in parsed.query.items() if name in LIBPQ_TLS_PARAMETERS}
+    if not tls or parsed.get_backend_name() != "postgresql":
+        return url, {}
+    rest = parsed.difference_update_query(tls).render_as_string(hide_password=False)
+    return rest, {"dsn": "postgresql://?" + urlencode(tls, doseq=True)}
+
+
 COMMAND_TIMEOUT_MARGIN_S = 1.0
 
 
@@ -50,6 +75,7 @@ def create_engine(
     url = async_url(url)
     driver = make_url(url).drivername
     if driver == "postgresql+asyncpg":
+        url, tls = tls_connect_args(url)
         engine = create_async_engine(
             url,
             echo=echo,
@@ -64,6 +90,7 @@ def create_engine(
                 # clear "canceling statement due to statement timeout" (equal values raced).
                 "command_timeout": statement_timeout_ms / 1000 + COMMAND_TIMEOUT_MARGIN_S,
                 "server_settings": {"statement_timeout": str(statement_timeout_ms)},
+                **tls,
             },
         )
         translate_unavailable(engine)

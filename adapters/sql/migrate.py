@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from adapters.sql.database import async_url
+from adapters.sql.database import async_url, tls_connect_args
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -81,7 +81,8 @@ def current_revision(database_url: str) -> str | None:
     """The database's revision; ``None`` for a database never migrated."""
 
     async def read() -> str | None:
-        engine = create_async_engine(async_url(database_url), poolclass=NullPool)
+        url, tls = tls_connect_args(async_url(database_url))
+        engine = create_async_engine(url, poolclass=NullPool, connect_args=tls)
         try:
             async with engine.connect() as connection:
                 return await connection.run_sync(_current_revision)

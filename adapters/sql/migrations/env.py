@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from adapters.sql.database import tls_connect_args
 from adapters.sql.migrate import MIGRATION_LOCK_KEY
 from adapters.sql.tables import UtcDateTime, metadata
 
@@ -58,7 +59,8 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    engine = create_async_engine(url, poolclass=NullPool)
+    url, tls = tls_connect_args(url)  # libpq's sslmode, sslrootcert... as asyncpg arguments
+    engine = create_async_engine(url, poolclass=NullPool, connect_args=tls)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)
