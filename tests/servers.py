@@ -398,6 +398,22 @@ class UvicornServer:
 
 
 @contextlib.contextmanager
+def running_postgres(*, tls: bool = False) -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster on a free loopback port for the block (skipped, or failed
+    under ``REQUIRE_SERVICES=1``, when the server binaries are missing); ``tls``: see
+    PostgresServer."""
+    bin_dir = find_postgres_bin()
+    if bin_dir is None:
+        unavailable("PostgreSQL server binaries (initdb, pg_ctl) not installed")
+    server = PostgresServer(bin_dir, tls=tls)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@contextlib.contextmanager
 def running_redis(tls: bool = False) -> Iterator[RedisServer]:
     """A throwaway ``redis-server`` on a free loopback port for the block (skipped, or failed
     under ``REQUIRE_SERVICES=1``, when Redis is not installed); ``tls``: see RedisServer."""

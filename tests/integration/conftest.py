@@ -45,9 +45,8 @@ from domain.policy.parsing import parse_policy_toml  # noqa: E402
 from tests.servers import (  # noqa: E402
     PostgresServer,
     RedisServer,
-    find_postgres_bin,
+    running_postgres,
     running_redis,
-    unavailable,
 )
 
 SERVICE_FIXTURES = {"postgres_server", "postgres_url", "redis_server", "redis_url",
@@ -64,15 +63,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    bin_dir = find_postgres_bin()
-    if bin_dir is None:
-        unavailable("PostgreSQL server binaries (initdb, pg_ctl) not installed")
-    server = PostgresServer(bin_dir)
-    try:
-        server.start()
+    with running_postgres() as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture(scope="session")

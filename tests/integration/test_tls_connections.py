@@ -33,10 +33,9 @@ from tests.servers import (
     PostgresServer,
     RedisServer,
     TlsFiles,
-    find_postgres_bin,
     make_tls_files,
+    running_postgres,
     running_redis,
-    unavailable,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -46,15 +45,8 @@ SSL_OF_THIS_SESSION = "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backe
 
 @pytest.fixture(scope="module")
 def postgres_tls() -> Iterator[PostgresServer]:
-    bin_dir = find_postgres_bin()
-    if bin_dir is None:
-        unavailable("PostgreSQL server binaries (initdb, pg_ctl) not installed")
-    server = PostgresServer(bin_dir, tls=True)
-    try:
-        server.start()
+    with running_postgres(tls=True) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture(scope="module")
