@@ -48,6 +48,9 @@ def tls_options(certfile: Path | None, keyfile: Path | None) -> dict[str, Any]:
         if keyfile is not None:
             raise ValueError("--ssl-keyfile needs --ssl-certfile")
         return {}
+    for path in (certfile, keyfile):
+        if path is not None and not Path(path).is_file():  # said plainly, before uvicorn starts
+            raise ValueError(f"no such certificate or key file: {path}")
     return {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile) if keyfile else None,
             "ssl_version": ssl.PROTOCOL_TLS_SERVER, "ssl_ciphers": TLS12_CIPHERS}
 

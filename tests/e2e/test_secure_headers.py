@@ -7,18 +7,24 @@ The prod client talks to ``https://testserver`` (the ASGI scope's scheme is ``ht
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import pytest
 from pydantic import ValidationError
 
 from config.asgi import api_options
+from config.serving import tls_options
 from config.settings import InsecureConfiguration, Settings
 from graphql_api.app import create_app
 from graphql_api.graphiql import CONTENT_SECURITY_POLICY
 from graphql_api.secure_headers import API_HEADERS, TransportSecurity
+from tests.servers import free_port
 from tests.tokens import IdentityProvider
 
 HSTS = "max-age=31536000; includeSubDomains"
@@ -148,3 +154,13 @@ def test_cors_origins_are_validated_and_a_wildcard_is_refused_in_prod(
 def test_a_key_without_a_certificate_is_refused() -> None:
     with pytest.raises(ValidationError, match="SSL_KEYFILE needs"):
         Settings(ssl_keyfile="/etc/key.pem")
+
+
+def test_serve_names_a_missing_certificate_file(tmp_path: Path) -> None:
+    serve = subprocess.run([str(Path(sys.executable).with_name("loan-offers")), "serve",
+                            "--ssl-certfile", str(tmp_path / "missing.pem")],
+                           capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "LOAN_OFFERS_PORT": str(free_port())})
+    assert serve.returncode == 2
+    assert "no such certificate or key file" in serve.stderr
+    assert tls_options(None, None) == {}
