@@ -312,15 +312,19 @@ def _py_spy(server: Server, cfg: dict[str, Any], enabled: bool):
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     target = server.worker_pids()[0]
     destination = RESULTS_DIR / "http_profile.svg"
-    process = subprocess.Popen([spy, "record", "--pid", str(target), "--rate", "50",
-                                "--duration", str(int(cfg["duration_s"])), "--nonblocking",
-                                "--output", str(destination)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    collapsed = RESULTS_DIR / "http_profile.txt"  # the same samples as text (grep, diff)
+    processes = [
+        subprocess.Popen([spy, "record", "--pid", str(target), "--rate", "50",
+                          "--duration", str(int(cfg["duration_s"])), "--nonblocking",
+                          "--format", fmt, "--output", str(path)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for fmt, path in (("flamegraph", destination), ("raw", collapsed))]
     try:
         yield
     finally:
-        process.wait(timeout=cfg["duration_s"] + 60)
-        print(f"py-spy flame graph of worker {target}: {destination}")
+        for process in processes:
+            process.wait(timeout=cfg["duration_s"] + 60)
+        print(f"py-spy flame graph of worker {target}: {destination} (collapsed: {collapsed})")
 
 
 METRICS = ("throughput_rps", "p50_ms", "p90_ms", "p99_ms", "p99_9_ms", "max_ms", "errors",

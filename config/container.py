@@ -101,7 +101,8 @@ def _event_bus(settings: Settings) -> InProcessEventBus | RedisEventBus:
     if settings.redis_url is None:
         return InProcessEventBus()
     return RedisEventBus(settings.redis_url, timeout_s=max(settings.cache_timeout_s, 1.0),
-                         retry_after_s=settings.cache_retry_after_s)
+                         retry_after_s=settings.cache_retry_after_s,
+                         queue_max=settings.event_queue_max)
 
 
 def _hours(settings: Settings) -> timedelta:

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     cache_timeout_s: float = Field(default=0.25, gt=0)
     cache_history_ttl_s: float = Field(default=60.0, ge=1)
     cache_retry_after_s: float = Field(default=1.0, ge=0)
+    # Offer events waiting to be published to Redis by the background publisher
+    # (adapters/events/redis_bus.py); beyond it an event reaches this process's subscribers only.
+    event_queue_max: int = Field(default=10_000, ge=1)
     policy_refresh_s: float = Field(default=5.0, ge=0)
 
     policy_file: Path = DEFAULT_POLICY_FILE

@@ -67,6 +67,7 @@ async def test_an_event_published_on_one_bus_reaches_subscribers_of_the_other(
         got = await asyncio.wait_for(received.get(), 2.0)
         assert got == sent  # every field, the offer included, survives the JSON round trip
         assert others.empty()
+    await one.flush()
     assert one.stats.published == 1 and two.stats.received >= 1
 
 
@@ -99,3 +100,51 @@ async def test_the_listener_reconnects_after_a_redis_restart(
         else:
             pytest.fail("no event crossed after the restart")
     assert two.stats.reconnects >= 1
+
+
+async def test_publish_only_queues_and_a_background_task_sends_batches_in_order(
+        buses, make_offer_set: OfferSetFactory) -> None:
+    one, two = buses
+    offers = make_offer_set()
+    user = offers.offers[0].user_id
+    sent = [OfferEvent(OfferEventType.GENERATED, user, offers.offers[0], NOW,
+                       previous_offer_id=f"old-{i}") for i in range(90)]  # under a subscriber queue
+    async with collecting(two, user) as received:
+        for e in sent:  # no await yields to the publisher: every event is only queued
+            await one.publish(e)
+        assert one.stats.published == 0
+        got = [await asyncio.wait_for(received.get(), 5.0) for _ in sent]
+    assert got == sent  # all of them, in publication order
+    await one.flush()
+    assert one.stats.published == 90
+    assert one.stats.batches < 90  # pipelined: several events per Redis round trip
+
+
+async def test_a_full_queue_delivers_locally_and_counts_the_drop(
+        redis_url: str, make_offer_set: OfferSetFactory) -> None:
+    bus = RedisEventBus(redis_url, queue_max=2)
+    await bus.start()
+    assert await bus.wait_until_listening(5.0)
+    sent = [event(make_offer_set()) for _ in range(5)]
+    try:
+        async with collecting(bus, sent[0].user_id) as received:
+            for e in sent:
+                await bus.publish(e)
+            assert bus.stats.dropped == 3  # over the bound: this process's subscribers only
+            got = [await asyncio.wait_for(received.get(), 2.0) for _ in sent]
+            # the three dropped ones were delivered at once, the two queued ones via Redis
+            assert got[:3] == sent[2:] and got[3:] == sent[:2]
+    finally:
+        await bus.stop()
+    assert bus.stats.published == 2
+
+
+async def test_stop_sends_what_is_still_queued(
+        buses, make_offer_set: OfferSetFactory) -> None:
+    one, two = buses
+    sent = event(make_offer_set())
+    async with collecting(two, sent.user_id) as received:
+        await one.publish(sent)
+        await one.stop()  # the fixture's second stop is harmless
+        assert await asyncio.wait_for(received.get(), 2.0) == sent
+    assert one.stats.published == 1 and one.stats.dropped == 0
