@@ -3,7 +3,13 @@ then fill the cache."""
 
 from __future__ import annotations
 
-from application.ports import ApplicantCache, Clock, UnitOfWorkFactory
+from application.ports import (
+    ApplicantCache,
+    Clock,
+    HistoryCache,
+    HistoryToken,
+    UnitOfWorkFactory,
+)
 from domain.applicant import Applicant
 from domain.behavior.history import OfferHistorySummary
 
@@ -25,22 +31,28 @@ class ApplicantReader:
 
 
 class HistoryReader:
-    """The offer-history aggregates the behaviour analysis weighs, cached briefly: they change
-    when an offer is accepted or declined (the writer invalidates) or lapses (the TTL bounds
-    that staleness)."""
+    """The offer-history aggregates the behaviour analysis weighs, through the history cache
+    (exact: entries are kept until the next write for the user, see ``HistoryCache``)."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, cache: ApplicantCache, clock: Clock
+    def __init__(self, uow_factory: UnitOfWorkFactory, cache: HistoryCache, clock: Clock
                  ) -> None:
         self._uow_factory = uow_factory
         self._cache = cache
         self._clock = clock
 
-    async def get(self, user_id: str, fresh: bool = False) -> OfferHistorySummary:
-        """``fresh`` reads the database (and refreshes the cache) whatever is cached."""
-        cached = None if fresh else await self._cache.get_history(user_id)
+    async def read(self, user_id: str, fill: bool = True
+                   ) -> tuple[OfferHistorySummary, HistoryToken]:
+        """The summary and the cache token. ``fill=False`` leaves a miss unfilled: for a caller
+        about to write an offer set, whose writer stores the new aggregates anyway."""
+        cached, token = await self._cache.read(user_id)
         if cached is not None:
-            return cached
+            return cached, token
+        now = self._clock.now()
         async with self._uow_factory() as uow:
-            summary = await uow.offers.history_summary(user_id, self._clock.now())
-        await self._cache.put_history(user_id, summary)
-        return summary
+            snapshot = (await uow.offers.history_snapshots([user_id], now))[user_id]
+        if fill:
+            await self._cache.fill(user_id, snapshot, token, now)
+        return snapshot.summary, token
+
+    async def get(self, user_id: str) -> OfferHistorySummary:
+        return (await self.read(user_id))[0]

@@ -63,9 +63,26 @@ class OfferPage:
 class OfferSetWriter(Protocol):
     """Makes a generated offer set durable. ``save`` returns only once the decision and all
     its offers are committed (an acknowledged answer's offers survive a crash); it raises
-    ``Conflict`` for a unique-key clash and whatever the database raised otherwise."""
+    ``Conflict`` for a unique-key clash and whatever the database raised otherwise. With a
+    history cache, the user's new history aggregates are stored in it before ``save`` returns
+    (``history_token``: what the request's history read returned)."""
 
-    async def save(self, offer_set: OfferSet) -> None: ...
+    async def save(self, offer_set: OfferSet, history_token: HistoryToken = None) -> None: ...
+
+
+#: What a history-cache read saw (opaque to callers): handed back to ``HistoryCache.fill`` and
+#: ``HistoryCache.written``; ``None`` when the cache could not be read (nothing is then stored).
+HistoryToken = tuple[str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySnapshot:
+    """A user's offer-history aggregates as read at some moment, and ``changes_at``: the first
+    moment they change by themselves (an open answer lapses, an old answer leaves the window;
+    ``None``: never). Until then only a write for the user changes them."""
+
+    summary: OfferHistorySummary
+    changes_at: datetime | None
 
 
 class OfferRepository(Protocol):
@@ -95,6 +112,12 @@ class OfferRepository(Protocol):
 
     async def history_summary(self, user_id: str, now: datetime | None = None
                               ) -> OfferHistorySummary: ...
+
+    async def history_snapshots(self, user_ids: Sequence[str], now: datetime | None = None
+                                ) -> dict[str, HistorySnapshot]:
+        """``history_summary`` of each user (every id is a key), with when it changes by
+        itself, in one query for all of them."""
+        ...
 
     async def transition(self, offer_id: str, to: OfferStatus, replaced_by: str | None = None
                          ) -> LoanOffer | None:
@@ -234,11 +257,35 @@ class ApplicantCache(Protocol):
 
     async def put(self, applicant: Applicant) -> None: ...
 
-    async def get_history(self, user_id: str) -> OfferHistorySummary | None: ...
-
-    async def put_history(self, user_id: str, summary: OfferHistorySummary) -> None: ...
-
     async def invalidate(self, user_id: str) -> None: ...
+
+    async def invalidate_many(self, user_ids: Iterable[str]) -> None: ...
+
+    async def invalidate_all(self) -> None: ...
+
+
+class HistoryCache(Protocol):
+    """Offer-history aggregates cached until the next write for their user (or until they
+    change by themselves, ``HistorySnapshot.changes_at``), shared by every process.
+
+    ``read`` returns the cached summary (or ``None``) and a token. ``fill`` stores what the
+    database said after a miss, unless a write for the user committed since the token was read
+    (so a fill never stores a stale value). ``written`` is called after a commit that changed
+    these users' history, with the aggregates that transaction saw: it marks older entries
+    stale and stores the new ones where the token is still current. ``invalidate_many`` after
+    any other change of a user's offers (accepted, declined, withdrawn); ``invalidate_all``
+    after a change for everyone (a new policy re-pricing offers). A read after an invalidation
+    or ``written`` returned never sees the older value, on any process. Fails open: an error is
+    a miss or a no-op, never raised.
+    """
+
+    async def read(self, user_id: str) -> tuple[OfferHistorySummary | None, HistoryToken]: ...
+
+    async def fill(self, user_id: str, snapshot: HistorySnapshot, token: HistoryToken,
+                   now: datetime) -> None: ...
+
+    async def written(self, entries: Sequence[tuple[str, HistorySnapshot, HistoryToken]],
+                      now: datetime) -> None: ...
 
     async def invalidate_many(self, user_ids: Iterable[str]) -> None: ...
 

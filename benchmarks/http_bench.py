@@ -124,10 +124,13 @@ class ListenQueueWatch:
 
     def _run(self) -> None:
         while not self._stop.wait(0.25):
-            out = subprocess.run(["ss", "-ltnH", f"sport = :{self.port}"], capture_output=True,
-                                 text=True, check=False).stdout.split()
-            if len(out) >= 2 and out[1].isdigit():
-                self.samples.append(int(out[1]))
+            lines = subprocess.run(["ss", "-ltnH", f"sport = :{self.port}"],
+                                   capture_output=True, text=True, check=False).stdout
+            # One line per listening socket (several with per-worker SO_REUSEPORT sockets).
+            queued = [int(f[1]) for f in map(str.split, lines.splitlines())
+                      if len(f) >= 2 and f[1].isdigit()]
+            if queued:
+                self.samples.append(sum(queued))
             if not self.spread and time.monotonic() >= self._spread_at:
                 self.spread = connections_per_worker(self.port)
 

@@ -203,8 +203,7 @@ def serve(
         help="The certificate's PEM private key (default: settings).")] = None,
 ) -> None:
     """Serve GraphQL (and GraphiQL in the dev profile) on http(s)://HOST:PORT/graphql."""
-    import uvicorn
-
+    from config.serving import serve as run_server
     from config.serving import uvicorn_options
 
     settings = _settings()
@@ -216,7 +215,7 @@ def serve(
     scheme = "https" if options.get("ssl_certfile") else "http"
     typer.echo(f"loan-offers ({settings.profile.value} profile) on "
                f"{scheme}://{options['host']}:{options['port']}/graphql", err=True)
-    uvicorn.run("config.asgi:create_app", factory=True, **options)
+    run_server("config.asgi:create_app", options, settings.reuse_port)
 
 
 @app.command()

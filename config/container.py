@@ -21,6 +21,7 @@ from adapters.auth.jwt_verifier import (
 )
 from adapters.auth.token_issuer import SigningKey, TokenIssuer, load_private_key
 from adapters.cache.applicant_cache import REDIS_NAMESPACE, AiocacheApplicantCache
+from adapters.cache.history_cache import InProcessHistoryCache, RedisHistoryCache
 from adapters.cache.invalidation_bus import RedisInvalidationBus
 from adapters.events.in_process import InProcessEventBus
 from adapters.events.redis_bus import RedisEventBus
@@ -94,6 +95,17 @@ def _redis_cache(settings: Settings) -> Any:
         serializer=StringSerializer(),
         connection_pool_kwargs={"socket_timeout": settings.cache_timeout_s, **options},
     )
+
+
+def _history_cache(settings: Settings, l2: Any, stats: Any
+                   ) -> RedisHistoryCache | InProcessHistoryCache:
+    """On the shared Redis level's client when there is one (entries must be seen by every
+    process at once), else in this process."""
+    if l2 is None:
+        return InProcessHistoryCache(settings.cache_history_ttl_s)
+    return RedisHistoryCache(l2.client, settings.cache_history_ttl_s,
+                             retry_after=settings.cache_retry_after_s,
+                             on_error=lambda operation, _exc: stats.error(operation))
 
 
 def _event_bus(settings: Settings) -> InProcessEventBus | RedisEventBus:
@@ -188,11 +200,12 @@ def _readiness(engine, cache: AiocacheApplicantCache, timeout_s: float):
     return check
 
 
-def _offer_set_writer(settings: Settings, uow_factory: SqlUnitOfWorkFactory):
+def _offer_set_writer(settings: Settings, uow_factory: SqlUnitOfWorkFactory, history, clock):
     if not settings.write_batching:
-        return UnitOfWorkOfferSetWriter(uow_factory)
+        return UnitOfWorkOfferSetWriter(uow_factory, history, clock)
     return BatchingOfferSetWriter(uow_factory, max_batch=settings.write_batch_max,
-                                  max_in_flight=settings.write_batch_in_flight)
+                                  max_in_flight=settings.write_batch_in_flight,
+                                  history=history, clock=clock)
 
 
 class Container(containers.DeclarativeContainer):
@@ -209,16 +222,17 @@ class Container(containers.DeclarativeContainer):
     l1_cache = providers.Singleton(SimpleMemoryCache, namespace="l1")
     l2_cache = providers.Singleton(_redis_cache, settings)
     invalidation_bus = providers.Singleton(_invalidation_bus, settings)
+    history_cache = providers.Singleton(_history_cache, settings, l2_cache, cache_stats)
     applicant_cache = providers.Singleton(
         AiocacheApplicantCache, l1=l1_cache, l1_ttl=settings.provided.cache_l1_ttl_s,
         l2=l2_cache, l2_ttl=settings.provided.cache_ttl_s, stats=cache_stats,
-        history_ttl=settings.provided.cache_history_ttl_s,
         retry_after=settings.provided.cache_retry_after_s, bus=invalidation_bus,
+        history=history_cache,
     )
     events = providers.Singleton(_event_bus, settings)
 
     applicant_reader = providers.Singleton(ApplicantReader, uow_factory, applicant_cache)
-    history_reader = providers.Singleton(HistoryReader, uow_factory, applicant_cache, clock)
+    history_reader = providers.Singleton(HistoryReader, uow_factory, history_cache, clock)
     policy_source = providers.Singleton(ActivePolicySource, uow_factory, clock,
                                         settings.provided.policy_refresh_s)
     challenger_store = providers.Singleton(SqlChallengerStore, session_factory)
@@ -232,7 +246,8 @@ class Container(containers.DeclarativeContainer):
     bootstrap_policy = providers.Factory(BootstrapPolicy, uow_factory)
     seed_applicants = providers.Factory(SeedApplicants, uow_factory)
     offer_metrics = providers.Singleton(PrometheusOfferMetrics)
-    offer_set_writer = providers.Singleton(_offer_set_writer, settings, uow_factory)
+    offer_set_writer = providers.Singleton(_offer_set_writer, settings, uow_factory,
+                                           history_cache, clock)
     generate_offers = providers.Singleton(GenerateOffers, uow_factory, applicant_reader,
                                           policy_source, events, clock, ids, history_reader,
                                           metrics=offer_metrics, router=policy_router,

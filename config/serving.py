@@ -81,3 +81,23 @@ def uvicorn_options(settings: Settings, host: str | None = None, port: int | Non
         # The same bound as HTTP bodies (BodySizeLimitMiddleware) for WebSocket messages.
         "ws_max_size": settings.max_body_bytes,
     }
+
+
+def serve(app: str, options: dict[str, Any], reuse_port: bool = True) -> None:
+    """Run ``app`` (an import string naming an app factory) under uvicorn with ``options``
+    (:func:`uvicorn_options`); with several workers and ``reuse_port``, each worker on its own
+    ``SO_REUSEPORT`` socket (:mod:`config.reuse_port`) under uvicorn's own supervisor."""
+    import socket
+
+    import uvicorn
+
+    if options["workers"] <= 1 or not reuse_port or not hasattr(socket, "SO_REUSEPORT"):
+        uvicorn.run(app, factory=True, **options)
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    from config.reuse_port import PerWorkerSockets
+
+    config = uvicorn.Config(app, factory=True, **options)
+    sockets = PerWorkerSockets(config.host, config.port, config.workers, config.backlog)
+    Multiprocess(config, sockets=sockets).run()

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
     http_parser: Literal["auto", "h11", "httptools"] = "auto"
     backlog: int = Field(default=2048, ge=64)
+    # With workers > 1: one SO_REUSEPORT listening socket per worker (the kernel spreads new
+    # connections evenly) instead of one socket all workers accept from (config/reuse_port.py).
+    reuse_port: bool = True
 
     # Group commit of generated offer sets (application/offer_set_writer.py): requests that
     # finish while a commit is in flight share the next transaction; each is answered only
@@ -77,7 +80,9 @@ class Settings(BaseSettings):
     cache_l1_ttl_s: float = Field(default=5.0, ge=0)
     cache_ttl_s: float = Field(default=300.0, ge=1)
     cache_timeout_s: float = Field(default=0.25, gt=0)
-    cache_history_ttl_s: float = Field(default=60.0, ge=1)
+    # Offer-history entries are kept until the next write for the user (exact, see
+    # adapters/cache/history_cache.py); this is their longest life.
+    cache_history_ttl_s: float = Field(default=300.0, ge=1)
     cache_retry_after_s: float = Field(default=1.0, ge=0)
     # Offer events waiting to be published to Redis by the background publisher
     # (adapters/events/redis_bus.py); beyond it an event reaches this process's subscribers only.

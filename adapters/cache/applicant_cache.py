@@ -1,16 +1,15 @@
 """Applicant cache on aiocache: an in-process first level and an optional shared second level.
 
-What is cached (README "Caching" has the table):
-
-* applicants (credit profile, PII, behaviour counters), key ``applicant:{user_id}``;
-* offer-history aggregates (the behaviour analysis' input from our own history), key
-  ``history:{user_id}``.
+What is cached (README "Caching" has the table): applicants (credit profile, PII, behaviour
+counters), key ``applicant:{user_id}``. The offer-history aggregates have their own cache
+(``history_cache``: kept until the next write for the user); this cache forwards its
+invalidations there.
 
 L1 is an in-process ``SimpleMemoryCache`` holding the frozen domain objects themselves (no
 serialisation on a hit); ``l1_ttl=0`` turns L1 off. L2 is Redis (``LOAN_OFFERS_REDIS_URL``),
 holding JSON text under the ``loan-offers:`` prefix, readable with ``redis-cli``.
 
-Invalidation: ``invalidate(user_id)`` drops both keys of a user on both levels (applicant
+Invalidation: ``invalidate(user_id)`` drops the user's entries on both levels (applicant
 data changed, or an offer of theirs was accepted or declined); ``invalidate_many`` for imports;
 ``invalidate_all`` for a new pricing policy. With Redis, each invalidation is also published
 to the other processes, which drop the keys from their L1 (``invalidation_bus``); whatever that
@@ -29,15 +28,14 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
 from typing import Any, TypeVar
 
 from aiocache.base import BaseCache
 
 from adapters.cache.invalidation_bus import RedisInvalidationBus
 from adapters.codecs import applicant_from_dict, applicant_to_dict
+from application.ports import HistoryCache
 from domain.applicant import Applicant
-from domain.behavior.history import OfferHistorySummary
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,21 +76,6 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def history_to_dict(h: OfferHistorySummary) -> dict[str, Any]:
-    return {"offers_seen": h.offers_seen, "answers": h.answers, "accepted": h.accepted,
-            "declined": h.declined, "lapsed": h.lapsed,
-            "last_accepted_at": None if h.last_accepted_at is None
-            else h.last_accepted_at.isoformat()}
-
-
-def history_from_dict(d: dict[str, Any]) -> OfferHistorySummary:
-    at = d["last_accepted_at"]
-    return OfferHistorySummary(
-        offers_seen=d["offers_seen"], answers=d["answers"], accepted=d["accepted"],
-        declined=d["declined"], lapsed=d["lapsed"],
-        last_accepted_at=None if at is None else datetime.fromisoformat(at))
-
-
 class AiocacheApplicantCache:
     """The ``ApplicantCache`` port. ``l2`` is an aiocache ``RedisCache`` (or any aiocache
     backend); values are written to it as text whatever its serializer (no double encoding)."""
@@ -100,12 +83,13 @@ class AiocacheApplicantCache:
     def __init__(self, l1: BaseCache, l1_ttl: float, l2: BaseCache | None = None,
                  l2_ttl: float = 300.0, stats: CacheStats | None = None,
                  on_error: Callable[[str, BaseException], None] | None = None,
-                 history_ttl: float = 60.0, retry_after: float = 1.0,
-                 monotonic: Callable[[], float] = time.monotonic,
-                 bus: RedisInvalidationBus | None = None) -> None:
+                 retry_after: float = 1.0, monotonic: Callable[[], float] = time.monotonic,
+                 bus: RedisInvalidationBus | None = None,
+                 history: HistoryCache | None = None) -> None:
         self._l1 = l1 if l1_ttl > 0 else None  # aiocache reads ttl=0 as "forever": 0 means off
         self._l1_ttl = l1_ttl
-        self._l2, self._l2_ttl, self._history_ttl = l2, l2_ttl, history_ttl
+        self._l2, self._l2_ttl = l2, l2_ttl
+        self._history = history  # its invalidations go along with ours
         self.stats = stats or CacheStats()
         self._on_error = on_error
         self._retry_after = retry_after
@@ -135,10 +119,6 @@ class AiocacheApplicantCache:
     def key(user_id: str) -> str:
         return f"applicant:{user_id}"
 
-    @staticmethod
-    def history_key(user_id: str) -> str:
-        return f"history:{user_id}"
-
     # --- applicants -------------------------------------------------------------------------
 
     async def get(self, user_id: str) -> Applicant | None:
@@ -147,21 +127,16 @@ class AiocacheApplicantCache:
     async def put(self, applicant: Applicant) -> None:
         await self._put(self.key(applicant.user_id), applicant, applicant_to_dict, self._l2_ttl)
 
-    # --- offer-history aggregates -----------------------------------------------------------
-
-    async def get_history(self, user_id: str) -> OfferHistorySummary | None:
-        return await self._get(self.history_key(user_id), history_from_dict)
-
-    async def put_history(self, user_id: str, summary: OfferHistorySummary) -> None:
-        await self._put(self.history_key(user_id), summary, history_to_dict, self._history_ttl)
-
     # --- invalidation -----------------------------------------------------------------------
 
     async def invalidate(self, user_id: str) -> None:
         await self.invalidate_many((user_id,))
 
     async def invalidate_many(self, user_ids: Iterable[str]) -> None:
-        keys = [k for u in dict.fromkeys(user_ids) for k in (self.key(u), self.history_key(u))]
+        users = list(dict.fromkeys(user_ids))
+        if self._history is not None:
+            await self._history.invalidate_many(users)
+        keys = [self.key(u) for u in users]
         if self._l1 is not None:
             for key in keys:
                 await self._safe("delete", self._l1.delete(key))
@@ -175,7 +150,10 @@ class AiocacheApplicantCache:
 
     async def invalidate_all(self) -> None:
         """Drop every entry: L1 of this process, and every ``loan-offers:`` key in Redis
-        (SCAN, not KEYS, so Redis keeps serving while it runs)."""
+        (SCAN, not KEYS, so Redis keeps serving while it runs) but the history cache's
+        persistent keys."""
+        if self._history is not None:
+            await self._history.invalidate_all()
         if self._l1 is not None:
             await self._safe("clear", self._l1.clear())
         if self._l2 is not None:
@@ -190,8 +168,11 @@ class AiocacheApplicantCache:
     async def _clear_l2(self) -> None:
         assert self._l2 is not None
         client = self._l2.client  # aiocache has no SCAN; its clear() uses KEYS
+        keep = self._history.persistent_keys if self._history is not None else frozenset()
         batch: list[bytes] = []
         async for name in client.scan_iter(match=f"{REDIS_PREFIX}*", count=BATCH):
+            if name in keep:
+                continue
             batch.append(name)
             if len(batch) >= BATCH:
                 await client.delete(*batch)

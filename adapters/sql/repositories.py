@@ -58,7 +58,7 @@ from adapters.sql.tables import (
 )
 from application.errors import Conflict
 from application.offer_outcome import OfferOutcome, StoredOutcome
-from application.ports import OfferPage, PolicyRecord, RepricingGroup
+from application.ports import HistorySnapshot, OfferPage, PolicyRecord, RepricingGroup
 from domain.applicant import Applicant, LoanRequest
 from domain.behavior.events import (
     BehaviorEvent,
@@ -67,7 +67,7 @@ from domain.behavior.events import (
     apply_event_counts,
     window_start,
 )
-from domain.behavior.history import OfferHistorySummary
+from domain.behavior.history import NO_HISTORY, OfferHistorySummary
 from domain.behavior.metrics import BehaviorMetrics
 from domain.offers import LoanOffer, OfferSet, OfferStatus
 from domain.policy.model import PricingPolicy
@@ -277,22 +277,33 @@ class SqlOfferRepository:
 
     async def history_summary(self, user_id: str, now: datetime | None = None
                               ) -> OfferHistorySummary:
-        """Aggregates over the user's answers of the last year, in two grouped queries' worth of
-        SQL (one per answer, then a sum), so the cost is one index range scan on
-        ``(user_id, created_at)`` whatever the history's length. The statement is built once
-        (bind parameters for the user and the time): building it took more CPU than running it."""
+        return (await self.history_snapshots([user_id], now))[user_id].summary
+
+    async def history_snapshots(self, user_ids: Sequence[str], now: datetime | None = None
+                                ) -> dict[str, HistorySnapshot]:
+        """Aggregates over each user's answers of the last year, with the moment each changes
+        by itself (see :class:`~application.ports.HistorySnapshot`), in one statement for all
+        the users: per user, one index range scan on ``(user_id, created_at)`` whatever the
+        history's length, grouped per answer, then summed. Built once (bind parameters): building
+        it took more CPU than running it."""
         now = now or self._now()
-        totals = _history_totals_statement()
-        params = {"user_id": user_id, "now": now, "since": now - self.HISTORY_WINDOW}
-        seen, answers, n_accepted, n_declined, n_lapsed, last_accepted = (
-            (await self._session.exec(totals, params=params)).one())
-        if isinstance(last_accepted, str):  # SQLite loses the column type through max()
-            last_accepted = datetime.fromisoformat(last_accepted)
-        if last_accepted is not None and last_accepted.tzinfo is None:
-            last_accepted = last_accepted.replace(tzinfo=UTC)
-        return OfferHistorySummary(
-            offers_seen=int(seen), answers=int(answers), accepted=int(n_accepted),
-            declined=int(n_declined), lapsed=int(n_lapsed), last_accepted_at=last_accepted)
+        since = now - self.HISTORY_WINDOW
+        found = {user_id: HistorySnapshot(NO_HISTORY, None) for user_id in user_ids}
+        for chunk in _chunks(list(found), 500):
+            params = {"user_ids": list(chunk), "now": now, "since": since}
+            rows = (await self._session.exec(_history_totals_statement(), params=params)).all()
+            for user_id, seen, answers, accepted, declined, lapsed, last_accepted, \
+                    next_lapse, first_created in rows:
+                oldest = _utc(first_created)
+                moments = [_utc(next_lapse), None if oldest is None
+                           else oldest + self.HISTORY_WINDOW]
+                changes_at = min((t for t in moments if t is not None), default=None)
+                found[user_id] = HistorySnapshot(
+                    OfferHistorySummary(offers_seen=int(seen), answers=int(answers),
+                                        accepted=int(accepted), declined=int(declined),
+                                        lapsed=int(lapsed), last_accepted_at=_utc(last_accepted)),
+                    changes_at)
+        return found
 
     async def set_status(self, offer_id: str, status: OfferStatus) -> LoanOffer | None:
         """``status_changed_at`` moves only when the status actually changes."""
@@ -581,10 +592,20 @@ class SqlBehaviorEventRepository:
         return found
 
 
+def _utc(value: datetime | str | None) -> datetime | None:
+    """A timestamp read through an aggregate: SQLite loses the column type through min/max."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
 @lru_cache(maxsize=1)
 def _history_totals_statement() -> Any:
-    """The history aggregate of :meth:`SqlOfferRepository.history_summary`, with bind
-    parameters ``user_id``, ``now`` and ``since``."""
+    """The history aggregates of :meth:`SqlOfferRepository.history_snapshots`, one row per
+    user with offers in the window; bind parameters ``user_ids`` (expanding), ``now`` and
+    ``since``."""
     o = _OFFERS.c
     moment = bindparam("now", type_=UtcDateTime())
 
@@ -592,34 +613,39 @@ def _history_totals_statement() -> Any:
         return func.sum(case((condition, 1), else_=0))
 
     status = o.status
+    open_offer = and_(status == OfferStatus.ACTIVE.value, o.valid_until > moment)
     unanswered_past = or_(status == OfferStatus.EXPIRED.value,
                           and_(status == OfferStatus.ACTIVE.value, o.valid_until <= moment))
     per_answer = (
         select(
+            o.user_id.label("user_id"),
             func.count().label("offers"),
             count_where(status == OfferStatus.ACCEPTED.value).label("accepted"),
             count_where(status == OfferStatus.DECLINED.value).label("declined"),
             count_where(unanswered_past).label("lapsed"),
-            count_where(and_(status == OfferStatus.ACTIVE.value, o.valid_until > moment)
-                        ).label("open"),
+            count_where(open_offer).label("open"),
             func.max(case((status == OfferStatus.ACCEPTED.value, o.status_changed_at),
                           else_=None)).label("accepted_at"),
+            # When this answer can change by itself: an open offer lapses; it leaves the window.
+            func.min(case((open_offer, o.valid_until), else_=None)).label("next_lapse"),
+            func.min(o.created_at).label("first_created"),
         )
-        .where(o.user_id == bindparam("user_id"),
+        .where(o.user_id.in_(bindparam("user_ids", expanding=True)),
                o.created_at >= bindparam("since", type_=UtcDateTime()))
-        .group_by(o.decision_id)
+        .group_by(o.user_id, o.decision_id)
         .subquery()
     )
     a = per_answer.c
     accepted, declined = a.accepted > 0, and_(a.accepted == 0, a.declined > 0)
     lapsed = and_(a.accepted == 0, a.declined == 0, a.open == 0, a.lapsed > 0)
     return select(
+        a.user_id,
         func.coalesce(func.sum(a.offers), 0), func.count(),
         func.coalesce(func.sum(case((accepted, 1), else_=0)), 0),
         func.coalesce(func.sum(case((declined, 1), else_=0)), 0),
         func.coalesce(func.sum(case((lapsed, 1), else_=0)), 0),
-        func.max(a.accepted_at),
-    )
+        func.max(a.accepted_at), func.min(a.next_lapse), func.min(a.first_created),
+    ).group_by(a.user_id)
 
 
 @lru_cache(maxsize=1)

@@ -56,7 +56,8 @@ class GenerateOffers:
         applicant = await self._applicants.get(command.user_id)
         if applicant is None:
             raise NotFound(f"no applicant with id {command.user_id!r}", user_id=command.user_id)
-        history = await self._history.get(command.user_id)
+        # No fill on a miss: the writer stores the aggregates including this answer.
+        history, history_token = await self._history.read(command.user_id, fill=False)
         if self._router is not None:
             policy, _ = await self._router.for_user(command.user_id)
         else:
@@ -67,7 +68,7 @@ class GenerateOffers:
                                            self._ids.new_id, history)
         except InvalidLoanRequest as exc:
             raise InvalidInput(str(exc), field=exc.field) from exc
-        await self._writer.save(offer_set)  # returns once committed
+        await self._writer.save(offer_set, history_token)  # returns once committed
         if self._metrics is not None:
             self._metrics.offers_generated(offer_set)
         for offer in offer_set.offers:

@@ -62,6 +62,4 @@ class GetApplicant:
         applicant = await self._applicants.get(user_id)
         if applicant is None:
             raise NotFound(f"no applicant with id {user_id!r}", user_id=user_id)
-        # Fresh: the cached aggregates may lag by the offers generated since (not priced, but
-        # shown here).
-        return ApplicantView(applicant, await self._history.get(user_id, fresh=True))
+        return ApplicantView(applicant, await self._history.get(user_id))

@@ -11,15 +11,18 @@ import redis
 from aiocache import SimpleMemoryCache
 
 from adapters.cache.applicant_cache import AiocacheApplicantCache
+from adapters.cache.history_cache import EPOCH_KEY, RedisHistoryCache
 from adapters.demo.portfolio import generate_applicants
+from application.ports import HistorySnapshot
 from config.container import _redis_cache
 from config.settings import Settings
 from domain.behavior.history import OfferHistorySummary
 from tests.servers import RedisServer
 
 APPLICANTS = list(generate_applicants(3))
-HISTORY = OfferHistorySummary(offers_seen=10, answers=2, accepted=1, declined=1,
-                              last_accepted_at=datetime(2026, 1, 5, 10, tzinfo=UTC))
+NOW = datetime(2026, 1, 5, 10, tzinfo=UTC)
+HISTORY = HistorySnapshot(OfferHistorySummary(offers_seen=10, answers=2, accepted=1, declined=1,
+                                              last_accepted_at=NOW), None)
 
 
 class Clock:
@@ -43,36 +46,31 @@ def raw(redis_url: str) -> redis.Redis:
 
 
 def two_level(l2, l1_ttl: float = 5.0, clock: Clock | None = None) -> AiocacheApplicantCache:
-    return AiocacheApplicantCache(SimpleMemoryCache(), l1_ttl, l2, l2_ttl=300, history_ttl=60,
-                                  retry_after=1.0, monotonic=clock or Clock())
+    return AiocacheApplicantCache(SimpleMemoryCache(), l1_ttl, l2, l2_ttl=300,
+                                  retry_after=1.0, monotonic=clock or Clock(),
+                                  history=RedisHistoryCache(l2.client, 300))
 
 
 async def test_values_are_plain_json_objects_under_the_prefix(l2, raw: redis.Redis) -> None:
     cache = two_level(l2)
     a = APPLICANTS[0]
     await cache.put(a)
-    await cache.put_history(a.user_id, HISTORY)
 
-    assert sorted(raw.keys()) == [f"loan-offers:applicant:{a.user_id}".encode(),
-                                  f"loan-offers:history:{a.user_id}".encode()]
+    assert sorted(raw.keys()) == [f"loan-offers:applicant:{a.user_id}".encode()]
     stored = json.loads(raw.get(f"loan-offers:applicant:{a.user_id}"))
     assert isinstance(stored, dict), "double-encoded: a JSON string holding JSON"
     assert stored["user_id"] == a.user_id
-    assert json.loads(raw.get(f"loan-offers:history:{a.user_id}"))["declined"] == 1
     assert 295 < raw.ttl(f"loan-offers:applicant:{a.user_id}") <= 300
-    assert 55 < raw.ttl(f"loan-offers:history:{a.user_id}") <= 60
 
 
 async def test_reads_come_from_l1_then_redis_then_miss(l2) -> None:
     writer, reader = two_level(l2), two_level(l2)
     a = APPLICANTS[0]
     await writer.put(a)
-    await writer.put_history(a.user_id, HISTORY)
 
     assert await reader.get(a.user_id) == a                 # another process: from Redis
     assert await reader.get(a.user_id) == a                 # now from its L1
-    assert await reader.get_history(a.user_id) == HISTORY
-    assert reader.stats.hits == {"l1": 1, "l2": 2}
+    assert reader.stats.hits == {"l1": 1, "l2": 1}
     assert await reader.get("nobody") is None and reader.stats.misses == 1
 
 
@@ -84,20 +82,24 @@ async def test_l1_ttl_zero_turns_l1_off(l2, raw: redis.Redis) -> None:
     assert await cache.get(a.user_id) is None  # nothing kept in-process (aiocache: 0 = forever)
 
 
-async def test_invalidate_drops_a_user_on_both_levels(l2, raw: redis.Redis) -> None:
+async def test_invalidate_drops_a_user_on_both_levels_and_their_history(l2, raw: redis.Redis
+                                                                         ) -> None:
     cache = two_level(l2)
+    history = RedisHistoryCache(l2.client, 300)
     for a in APPLICANTS:
         await cache.put(a)
-        await cache.put_history(a.user_id, HISTORY)
+        await history.fill(a.user_id, HISTORY, (await history.read(a.user_id))[1], NOW)
 
     await cache.invalidate(APPLICANTS[0].user_id)
     assert await cache.get(APPLICANTS[0].user_id) is None
-    assert await cache.get_history(APPLICANTS[0].user_id) is None
-    assert len(raw.keys()) == 4
+    assert (await history.read(APPLICANTS[0].user_id))[0] is None
+    assert (await history.read(APPLICANTS[1].user_id))[0] == HISTORY.summary
+    assert len(raw.keys("loan-offers:applicant:*")) == 2
 
     await cache.invalidate_many(a.user_id for a in APPLICANTS[1:])
-    assert raw.keys() == []
+    assert raw.keys("loan-offers:applicant:*") == raw.keys("loan-offers:history:*") == []
     assert [await cache.get(a.user_id) for a in APPLICANTS] == [None] * 3
+    assert [(await history.read(a.user_id))[0] for a in APPLICANTS] == [None] * 3
 
 
 async def test_invalidate_all_leaves_other_keys_alone(l2, raw: redis.Redis) -> None:
@@ -106,7 +108,8 @@ async def test_invalidate_all_leaves_other_keys_alone(l2, raw: redis.Redis) -> N
         await cache.put(a)
     raw.set("someone-elses-key", "1")
     await cache.invalidate_all()
-    assert raw.keys() == [b"someone-elses-key"]
+    # the history epoch survives (it is what makes older history entries stale)
+    assert sorted(raw.keys()) == [EPOCH_KEY.encode(), b"someone-elses-key"]
     assert await cache.get(APPLICANTS[0].user_id) is None
 
 

@@ -105,7 +105,10 @@ async def test_imported_users_leave_the_shared_cache(postgres_url: str, redis_ur
     client.set("loan-offers:applicant:someone-else", "{}")
     result = await run_import(postgres_url, str(EXAMPLES / "applicants.csv"), redis_url=redis_url)
     assert result.exit_code == 0, result.output
-    assert client.keys() == [b"loan-offers:applicant:someone-else"]
+    entries = client.keys("loan-offers:applicant:*") + client.keys("loan-offers:history:*")
+    assert entries == [b"loan-offers:applicant:someone-else"]
+    # the imported users' history generations moved on: no older history entry counts
+    assert client.get("loan-offers:history-gen:lender-000102") == b"1"
 
 
 @ON_POSTGRESQL

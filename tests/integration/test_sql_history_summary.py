@@ -89,3 +89,35 @@ async def test_the_repository_clock_is_the_default_now(
         factory = SqlUnitOfWorkFactory(session_factory(sql_engine), now=lambda m=moment: m)
         async with factory() as uow:
             assert (await uow.offers.history_summary(applicant.user_id)).lapsed == lapsed
+
+
+async def test_snapshots_of_several_users_say_when_each_changes_by_itself(
+        uow_factory: SqlUnitOfWorkFactory, make_offer_set: OfferSetFactory,
+        applicant: Applicant) -> None:
+    """One query for several users, each equal to its own ``history_summary``; ``changes_at``
+    is the first moment an open offer lapses, or the oldest answer leaves the window."""
+    other = replace(applicant, user_id="user-other")
+    old = make_offer_set(now=NOW - timedelta(days=300))
+    recent = make_offer_set()
+    theirs = make_offer_set(who=other)
+    await _store(uow_factory, old, recent, theirs)
+    at = NOW + timedelta(hours=1)
+    async with uow_factory() as uow:
+        snapshots = await uow.offers.history_snapshots([applicant.user_id, other.user_id,
+                                                        "nobody"], at)
+        each = {u: await uow.offers.history_summary(u, at)
+                for u in (applicant.user_id, other.user_id, "nobody")}
+
+    assert {u: s.summary for u, s in snapshots.items()} == each
+    assert each[applicant.user_id].answers == 2 and each["nobody"] == OfferHistorySummary()
+    # the recent answer's offers are still open: the first lapse is the earliest validUntil
+    assert snapshots[applicant.user_id].changes_at == min(o.valid_until for o in recent.offers)
+    assert snapshots[other.user_id].changes_at == min(o.valid_until for o in theirs.offers)
+    assert snapshots["nobody"].changes_at is None
+    # once every offer has lapsed, the next change is the old answer leaving the year's window
+    later = NOW + timedelta(days=30)
+    async with uow_factory() as uow:
+        lapsed = (await uow.offers.history_snapshots([applicant.user_id], later))[
+            applicant.user_id]
+    assert lapsed.summary.lapsed == 2
+    assert lapsed.changes_at == old.generated_at + timedelta(days=365)

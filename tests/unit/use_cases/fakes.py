@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -17,7 +17,13 @@ from typing import Self
 from application.errors import Conflict
 from application.events import OfferEvent
 from application.offer_outcome import OfferOutcome, StoredOutcome
-from application.ports import OfferPage, PolicyRecord, RepricingGroup
+from application.ports import (
+    HistorySnapshot,
+    HistoryToken,
+    OfferPage,
+    PolicyRecord,
+    RepricingGroup,
+)
 from domain.applicant import Applicant, LoanRequest
 from domain.behavior.events import (
     BehaviorEvent,
@@ -89,12 +95,6 @@ class RecordingCache:
     async def put(self, applicant: Applicant) -> None:
         return None
 
-    async def get_history(self, user_id: str) -> OfferHistorySummary | None:
-        return None
-
-    async def put_history(self, user_id: str, summary: OfferHistorySummary) -> None:
-        return None
-
     async def invalidate(self, user_id: str) -> None:
         self.invalidated.append(user_id)
 
@@ -103,6 +103,27 @@ class RecordingCache:
 
     async def invalidate_all(self) -> None:
         self.cleared += 1
+
+
+class NoHistoryCache:
+    """The history cache port, always missing (the real ones have integration tests)."""
+
+    async def read(self, user_id: str) -> tuple[OfferHistorySummary | None, HistoryToken]:
+        return None, None
+
+    async def fill(self, user_id: str, snapshot: HistorySnapshot, token: HistoryToken,
+                   now: datetime) -> None:
+        return None
+
+    async def written(self, entries: Sequence[tuple[str, HistorySnapshot, HistoryToken]],
+                      now: datetime) -> None:
+        return None
+
+    async def invalidate_many(self, user_ids: Iterable[str]) -> None:
+        return None
+
+    async def invalidate_all(self) -> None:
+        return None
 
 
 class _Applicants:
@@ -135,6 +156,10 @@ class _Offers:
         self._data, self._clock = data, clock
         self._answers = itertools.count(len(data.offer_sets) + 1)
 
+    async def add_offer_sets(self, offer_sets: Sequence[OfferSet]) -> None:
+        for offer_set in offer_sets:
+            await self.add_offer_set(offer_set)
+
     async def add_offer_set(self, offer_set: OfferSet) -> None:
         answer = f"answer-{next(self._answers)}-{len(self._data.offer_sets)}"
         self._data.offer_sets.append(offer_set)
@@ -152,6 +177,10 @@ class _Offers:
     async def history_summary(self, user_id: str, now: datetime | None = None
                               ) -> OfferHistorySummary:
         return NO_HISTORY  # the history aggregates have their own (integration) tests
+
+    async def history_snapshots(self, user_ids: Sequence[str], now: datetime | None = None
+                                ) -> dict[str, HistorySnapshot]:
+        return {user_id: HistorySnapshot(NO_HISTORY, None) for user_id in user_ids}
 
     async def set_status(self, offer_id: str, status: OfferStatus) -> LoanOffer | None:
         offer = self._data.offers.get(offer_id)

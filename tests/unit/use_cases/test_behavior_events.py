@@ -23,6 +23,7 @@ from tests.unit.use_cases.fakes import (
     NOW,
     FakeClock,
     FakeUnitOfWorkFactory,
+    NoHistoryCache,
     RecordingCache,
     RecordingPublisher,
     SequentialIds,
@@ -69,7 +70,8 @@ async def test_recorded_events_move_the_next_behaviour_analysis(
     user = setup.user_id
     generate = GenerateOffers(uow_factory, ApplicantReader(uow_factory, cache),
                               ActivePolicySource(uow_factory, clock), RecordingPublisher(),
-                              clock, SequentialIds("offer"), HistoryReader(uow_factory, cache, clock))
+                              clock, SequentialIds("offer"),
+                              HistoryReader(uow_factory, NoHistoryCache(), clock))
     before = await generate.execute(GenerateOffersCommand(user))
     for _ in range(10):
         await record.execute(RecordBehaviorEventCommand(user, T.RATE_COMPARED))

@@ -20,6 +20,7 @@ from domain.policy.model import PricingPolicy
 from tests.unit.use_cases.fakes import (
     FakeClock,
     FakeUnitOfWorkFactory,
+    NoHistoryCache,
     RecordingCache,
     RecordingPublisher,
     SequentialIds,
@@ -37,7 +38,7 @@ async def offers(uow_factory: FakeUnitOfWorkFactory, clock: FakeClock, cache: Re
         await uow.commit()
     generate = GenerateOffers(uow_factory, ApplicantReader(uow_factory, cache),
                               ActivePolicySource(uow_factory, clock), publisher, clock, ids,
-                              HistoryReader(uow_factory, cache, clock))
+                              HistoryReader(uow_factory, NoHistoryCache(), clock))
     user = approved_applicants[0].user_id
     await generate.execute(GenerateOffersCommand(user))
     offer_set = await generate.execute(GenerateOffersCommand(user))

@@ -21,6 +21,7 @@ from domain.policy.model import PricingPolicy
 from tests.unit.use_cases.fakes import (
     FakeClock,
     FakeUnitOfWorkFactory,
+    NoHistoryCache,
     RecordingCache,
     RecordingPublisher,
     SequentialIds,
@@ -49,7 +50,7 @@ async def open_answers(uow_factory: FakeUnitOfWorkFactory, clock: FakeClock,
         await uow.applicants.add_many(approved_applicants)
         await uow.commit()
     generate = GenerateOffers(uow_factory, ApplicantReader(uow_factory, cache), policy_source,
-                              publisher, clock, ids, HistoryReader(uow_factory, cache, clock))
+                              publisher, clock, ids, HistoryReader(uow_factory, NoHistoryCache(), clock))
     answers = [await generate.execute(GenerateOffersCommand(a.user_id))
                for a in approved_applicants[:3]]
     publisher.events.clear()
