@@ -568,28 +568,41 @@ class SqlBehaviorEventRepository:
     async def counts_many(self, user_ids: Sequence[str], now: datetime
                           ) -> dict[str, BehaviorEventCounts]:
         """Per user, one indexed range scan over their events: a conditional count per type
-        (users without events are left out)."""
-        e = _EVENTS.c
-        columns = []
-        for event_type in BehaviorEventType:
-            condition = e.event_type == event_type.value
-            start = window_start(event_type, now)
-            if start is not None:
-                condition = and_(condition, e.occurred_at >= literal(start, UtcDateTime()))
-            columns.append(func.coalesce(func.sum(case((condition, 1), else_=0)), 0))
-        columns.append(func.max(e.occurred_at))
+        (users without events are left out). The statement is built once, with the users and
+        each windowed type's start as bind parameters (building it per call took more CPU
+        than running it, on every applicant cache miss)."""
+        windows = {f"since_{t.name.lower()}": window_start(t, now) for t in _WINDOWED_EVENTS}
         found: dict[str, BehaviorEventCounts] = {}
         for chunk in _chunks(list(dict.fromkeys(user_ids)), 500):
-            statement = (select(e.user_id, *columns).where(e.user_id.in_(chunk))
-                         .group_by(e.user_id))
-            for user_id, *numbers, last in (await self._session.exec(statement)).all():
-                if isinstance(last, str):  # SQLite loses the column type through max()
-                    last = datetime.fromisoformat(last)
-                if last is not None and last.tzinfo is None:
-                    last = last.replace(tzinfo=UTC)
+            params = {"user_ids": list(chunk), **windows}
+            rows = (await self._session.exec(_event_counts_statement(), params=params)).all()
+            for user_id, *numbers, last in rows:
                 found[user_id] = BehaviorEventCounts.of(
-                    {t: int(n) for t, n in zip(BehaviorEventType, numbers, strict=True)}, last)
+                    {t: int(n) for t, n in zip(BehaviorEventType, numbers, strict=True)},
+                    _utc(last))
         return found
+
+
+#: The event types counted over a window (the others over all time).
+_WINDOWED_EVENTS = tuple(t for t in BehaviorEventType
+                         if window_start(t, datetime(2000, 1, 1, tzinfo=UTC)) is not None)
+
+
+@lru_cache(maxsize=1)
+def _event_counts_statement() -> Any:
+    """:meth:`SqlBehaviorEventRepository.counts_many`'s query; bind parameters ``user_ids``
+    (expanding) and ``since_<type>`` per windowed type."""
+    e = _EVENTS.c
+    columns = []
+    for event_type in BehaviorEventType:
+        condition = e.event_type == event_type.value
+        if event_type in _WINDOWED_EVENTS:
+            since = bindparam(f"since_{event_type.name.lower()}", type_=UtcDateTime())
+            condition = and_(condition, e.occurred_at >= since)
+        columns.append(func.coalesce(func.sum(case((condition, 1), else_=0)), 0))
+    return (select(e.user_id, *columns, func.max(e.occurred_at))
+            .where(e.user_id.in_(bindparam("user_ids", expanding=True)))
+            .group_by(e.user_id))
 
 
 def _utc(value: datetime | str | None) -> datetime | None:

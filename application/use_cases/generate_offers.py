@@ -19,7 +19,8 @@ from application.ports import (
     OfferSetWriter,
     UnitOfWorkFactory,
 )
-from domain.applicant import LoanRequest
+from domain.applicant import Applicant, LoanRequest
+from domain.behavior.history import OfferHistorySummary
 from domain.offer_engine import InvalidLoanRequest, generate_offer_set
 from domain.offers import OfferSet
 
@@ -53,11 +54,12 @@ class GenerateOffers:
         self._metrics = metrics
 
     async def execute(self, command: GenerateOffersCommand) -> OfferSet:
-        applicant = await self._applicants.get(command.user_id)
-        if applicant is None:
+        applicant = await self._applicants.cached(command.user_id)
+        history, history_token = await self._history.cached(command.user_id)
+        if applicant is None or history is None:
+            applicant, history = await self._load(command.user_id, applicant, history)
+        if applicant is None or history is None:
             raise NotFound(f"no applicant with id {command.user_id!r}", user_id=command.user_id)
-        # No fill on a miss: the writer stores the aggregates including this answer.
-        history, history_token = await self._history.read(command.user_id, fill=False)
         if self._router is not None:
             policy, _ = await self._router.for_user(command.user_id)
         else:
@@ -75,3 +77,17 @@ class GenerateOffers:
             await self._events.publish(
                 OfferEvent(OfferEventType.GENERATED, offer.user_id, offer, offer_set.generated_at))
         return offer_set
+
+    async def _load(self, user_id: str, applicant: Applicant | None,
+                    history: OfferHistorySummary | None
+                    ) -> tuple[Applicant | None, OfferHistorySummary | None]:
+        """What the caches missed, in one unit of work (one pool checkout and transaction, not
+        one per reader). The history is not filled into its cache: the writer of this request's
+        offer set stores the aggregate including it."""
+        async with self._uow_factory() as uow:
+            loaded = applicant or await uow.applicants.get(user_id)
+            if loaded is not None and history is None:
+                history = (await self._history.load(uow, user_id, self._clock.now())).summary
+        if applicant is None and loaded is not None:
+            await self._applicants.remember(loaded)
+        return loaded, history

@@ -148,3 +148,15 @@ async def test_stop_sends_what_is_still_queued(
         await one.stop()  # the fixture's second stop is harmless
         assert await asyncio.wait_for(received.get(), 2.0) == sent
     assert one.stats.published == 1 and one.stats.dropped == 0
+
+
+async def test_events_for_users_without_a_subscriber_here_are_not_decoded(
+        buses, make_offer_set: OfferSetFactory) -> None:
+    one, two = buses
+    watched, unwatched = event(make_offer_set()), event(make_offer_set())
+    unwatched = OfferEvent(unwatched.type, "nobody-here", unwatched.offer, NOW)
+    async with collecting(two, watched.user_id) as received:
+        await one.publish(unwatched)
+        await one.publish(watched)
+        assert await asyncio.wait_for(received.get(), 2.0) == watched
+    assert two.stats.unwatched >= 1 and two.stats.malformed == 0

@@ -352,8 +352,10 @@ class FakeUnitOfWorkFactory:
     def __init__(self, clock: FakeClock, store: Store | None = None) -> None:
         self.store = store or Store()
         self._clock = clock
+        self.opened = 0  # units of work handed out (a checkout and transaction each, for real)
 
     def __call__(self) -> FakeUnitOfWork:
+        self.opened += 1
         return FakeUnitOfWork(self.store, self._clock)
 
 
