@@ -75,30 +75,29 @@ def _newton_level(net_disbursal: int, level: int, last_instalment: int, n: int, 
     for _ in range(_NEWTON_STEPS):
         if not 1e-6 < r < MAX_MONTHLY_RATE:  # near zero the annuity's derivative cancels
             return None
+        # With v = 1/(1+r): excess = 1 - L (1 - v^m)/r - T v^n, and its derivative
+        # -L (m v^n - (1 - v^m)/r)/r + T n v^n/(1+r)   (n = m + 1, so v^(m+1) = v^n).
         growth = 1.0 + r
-        log_growth = math.log1p(r)
-        annuity = -math.expm1(-m * log_growth) / r       # sum_{k=1..m} (1+r)^-k
-        discount_m = math.exp(-m * log_growth)           # (1+r)^-m
-        discount_n = discount_m / growth                 # (1+r)^-n
-        value = 1 - level_share * annuity - last * discount_n
-        # d/dr annuity = (m (1+r)^-(m+1) - annuity) / r;  d/dr (1+r)^-n = -n (1+r)^-(n+1)
-        slope = (-level_share * (m * discount_m / growth - annuity) / r
-                 + last * n * discount_n / growth)
+        discount_n = growth ** -n
+        annuity = (1.0 - discount_n * growth) / r
+        slope = last * n * discount_n / growth - level_share * (m * discount_n - annuity) / r
         if not slope > 0:
             return None
-        step = value / slope
+        step = (1.0 - level_share * annuity - last * discount_n) / slope
         r -= step
-        if abs(step) <= 1e-15:
+        # Quadratic convergence: after a step this small r is within ~1e-15 of the root (the
+        # sign-change check below proves it to 1e-12 in any case).
+        if abs(step) <= 1e-9:
             break
     else:
         return None
     if not (excess(r - NEWTON_CHECK) < 0 < excess(r + NEWTON_CHECK)):
         return None
-    percent = 1200 * r
-    hundredths = percent * 100
+    hundredths = 120_000 * r  # the APR in hundredths of a percent
     if abs(hundredths - math.floor(hundredths) - 0.5) * 0.01 <= ROUNDING_GUARD:
         return None
-    return Decimal(repr(percent)).quantize(_TWO_PLACES, rounding=ROUND_HALF_UP) + 0
+    # Away from a half-hundredth, rounding the float is rounding its repr (positive: r > 0).
+    return Decimal(math.floor(hundredths + 0.5)).scaleb(-2)
 
 
 def monthly_irr(net_disbursal_paise: Paise, instalments: Sequence[Paise]) -> float:

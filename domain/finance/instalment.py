@@ -44,8 +44,17 @@ def emi_paise(principal_paise: Paise, roi_percent: Decimal, tenure_months: int) 
     a, b = monthly_rate_terms(roi_percent)
     if a == 0:
         return div_round_half_up(principal_paise, tenure_months)
+    numerator, denominator = _annuity_ratio(a, b, tenure_months)
+    return div_round_half_up(principal_paise * numerator, denominator)
+
+
+@lru_cache(maxsize=4096)
+def _annuity_ratio(a: int, b: int, tenure_months: int) -> tuple[int, int]:
+    """``(a (a+b)^n, b ((a+b)^n - b^n))``: the EMI per unit of principal as exact integers.
+    Offers share few rates (multiples of the rounding step) and tenures, so the powers - big
+    integers of hundreds of bits - are computed once per pair, not per offer."""
     growth = (a + b) ** tenure_months
-    return div_round_half_up(principal_paise * a * growth, b * (growth - b**tenure_months))
+    return a * growth, b * (growth - b**tenure_months)
 
 
 def annuity_factor(annual_rate: Any, tenure_months: int) -> Any:

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from domain.finance.apr import level_apr_percent
 from domain.finance.money import Paise, as_fraction, percent_of
-from domain.finance.schedule import AmortisationSchedule, build_schedule
+from domain.finance.schedule import AmortisationSchedule, build_schedule, schedule_totals
 from domain.slotted import fast_init
 
 GST_RATE_DEFAULT = Decimal("18")
@@ -44,6 +44,20 @@ class KeyFacts:
     apr_percent: Decimal
 
 
+@fast_init
+@dataclass(frozen=True, slots=True)
+class KeyFigures:
+    """The KFS figures an offer carries: :class:`KeyFacts` without the schedule (paise)."""
+
+    processing_fee: Paise
+    gst_on_fee: Paise
+    net_disbursal: Paise
+    emi: Paise
+    total_interest: Paise
+    total_payable: Paise
+    apr_percent: Decimal
+
+
 def compute_key_facts(
     principal_paise: Paise,
     roi_percent: Decimal,
@@ -53,18 +67,8 @@ def compute_key_facts(
     other_charges_paise: Paise = 0,
 ) -> KeyFacts:
     """All KFS figures for one loan; ``ValueError`` with a plain message for invalid terms."""
-    _validate(
-        principal_paise,
-        roi_percent,
-        tenure_months,
-        processing_fee_paise,
-        gst_rate_percent,
-        other_charges_paise,
-    )
-    gst = percent_of(processing_fee_paise, gst_rate_percent)
-    net = principal_paise - processing_fee_paise - gst - other_charges_paise
-    if net <= 0:
-        raise ValueError("fees and charges exceed the principal: net disbursal must be positive")
+    gst, net = _disbursal(principal_paise, roi_percent, tenure_months, processing_fee_paise,
+                          gst_rate_percent, other_charges_paise)
     schedule = build_schedule(principal_paise, roi_percent, tenure_months)
     total_interest = schedule.total_interest
     return KeyFacts(
@@ -81,6 +85,41 @@ def compute_key_facts(
         total_payable=principal_paise + total_interest,
         apr_percent=level_apr_percent(net, schedule.emi, tenure_months, schedule.last_instalment),
     )
+
+
+def compute_key_figures(
+    principal_paise: Paise,
+    roi_percent: Decimal,
+    tenure_months: int,
+    processing_fee_paise: Paise,
+    gst_rate_percent: Decimal = GST_RATE_DEFAULT,
+    other_charges_paise: Paise = 0,
+) -> KeyFigures:
+    """:func:`compute_key_facts`' figures without the schedule's months (all an offer carries):
+    the same validation, errors and values, with :func:`schedule_totals` for the schedule."""
+    gst, net = _disbursal(principal_paise, roi_percent, tenure_months, processing_fee_paise,
+                          gst_rate_percent, other_charges_paise)
+    emi, total_interest, last = schedule_totals(principal_paise, roi_percent, tenure_months)
+    return KeyFigures(
+        processing_fee=processing_fee_paise,
+        gst_on_fee=gst,
+        net_disbursal=net,
+        emi=emi,
+        total_interest=total_interest,
+        total_payable=principal_paise + total_interest,
+        apr_percent=level_apr_percent(net, emi, tenure_months, last),
+    )
+
+
+def _disbursal(principal: Paise, roi: Decimal, tenure: int, fee: Paise, gst_rate: Decimal,
+               other: Paise) -> tuple[Paise, Paise]:
+    """Validates the terms; returns (GST on the fee, net disbursal)."""
+    _validate(principal, roi, tenure, fee, gst_rate, other)
+    gst = percent_of(fee, gst_rate)
+    net = principal - fee - gst - other
+    if net <= 0:
+        raise ValueError("fees and charges exceed the principal: net disbursal must be positive")
+    return gst, net
 
 
 def _validate(

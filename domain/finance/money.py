@@ -8,6 +8,7 @@ rounded twice: each figure is rounded once, from its exact value.
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
@@ -34,6 +35,18 @@ def to_rupees(paise: Paise) -> Decimal:
     if type(paise) is not int and (not isinstance(paise, int) or isinstance(paise, bool)):
         raise TypeError(f"paise must be an int, got {type(paise).__name__}")
     return Decimal(paise).scaleb(-2)  # exact: the coefficient is kept, the exponent is -2
+
+
+def float_to_cents(value: float) -> Decimal:
+    """``Decimal(repr(value)).quantize(Decimal("0.01"))`` (half even), without turning the float
+    into a string: the float ``value * 100`` decides whenever it is more than 1e-6 from a half
+    cent - far more than the float errors involved (under 1e-7 below 1e9 cents); otherwise,
+    and below a cent (where the sign of a zero matters), the decimal way does. For figures
+    that are floats by nature (expected profit), never for money computed exactly."""
+    cents = value * 100
+    if 1.0 <= abs(cents) < 1e9 and abs(cents - math.floor(cents) - 0.5) > 1e-6:
+        return Decimal(round(cents)).scaleb(-2)
+    return Decimal(repr(value)).quantize(_TWO_PLACES)
 
 
 def div_round_half_up(numerator: int, denominator: int) -> int:

@@ -108,10 +108,35 @@ def build_schedule(
         interest[month] = month_interest
     interest[-1] = (balance * twice_a + b) // twice_b
     last = balance + interest[-1]
+    _check_residue(principal_paise, roi_percent, tenure_months, emi, last)
+    return AmortisationSchedule(principal_paise, roi_percent, tenure_months, emi, tuple(interest))
+
+
+def schedule_totals(principal_paise: Paise, roi_percent: Decimal, tenure_months: int
+                    ) -> tuple[Paise, Paise, Paise]:
+    """``(emi, total interest, last instalment)`` of :func:`build_schedule`'s schedule, with the
+    same errors, without keeping the months (an offer needs only these).
+
+    The same recurrence on the balance alone: with ``i = a/b``, ``B + (2aB + b) // 2b - EMI``
+    is ``(2(a + b) B + b - 2b EMI) // 2b`` exactly (an integer added inside a floor division by
+    ``2b`` is ``2b`` times itself), one floor division a month. The principal parts repay the
+    principal, so total interest = instalments - principal.
+    """
+    emi = emi_paise(principal_paise, roi_percent, tenure_months)
+    a, b = monthly_rate_terms(roi_percent)
+    growth, offset, twice_b = 2 * (a + b), b - 2 * b * emi, 2 * b
+    balance = principal_paise
+    for _ in range(tenure_months - 1):
+        balance = (balance * growth + offset) // twice_b
+    last = balance + (balance * 2 * a + b) // twice_b
+    _check_residue(principal_paise, roi_percent, tenure_months, emi, last)
+    return emi, emi * (tenure_months - 1) + last - principal_paise, last
+
+
+def _check_residue(principal: Paise, roi: Decimal, tenure: int, emi: Paise, last: Paise) -> None:
     if not 0 < last < 2 * emi:
         raise ValueError(
-            f"no level EMI in whole paise repays {principal_paise} paise at {roi_percent} % "
-            f"over {tenure_months} months: an EMI of {emi} paise leaves a last instalment of "
+            f"no level EMI in whole paise repays {principal} paise at {roi} % "
+            f"over {tenure} months: an EMI of {emi} paise leaves a last instalment of "
             f"{last} paise (amount too small or tenure too long for the rate)"
         )
-    return AmortisationSchedule(principal_paise, roi_percent, tenure_months, emi, tuple(interest))
