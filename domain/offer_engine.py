@@ -17,8 +17,8 @@ from domain.applicant import Applicant, LoanRequest
 from domain.behavior.analysis import analyse_behavior
 from domain.behavior.history import NO_HISTORY, OfferHistorySummary
 from domain.finance.calendar import add_working_days
-from domain.finance.key_facts import compute_key_facts
-from domain.finance.money import to_paise, to_rupees
+from domain.finance.key_facts import compute_key_figures
+from domain.finance.money import float_to_cents, to_paise, to_rupees
 from domain.offers import (
     LoanOffer,
     OfferDecision,
@@ -43,6 +43,8 @@ from domain.risk.assessment import assess_risk, max_loan_amount
 from domain.risk.eligibility import decline_reasons, eligible_tenures, max_eligible_tenure
 from domain.slotted import fast_init
 
+_CENT = Decimal("0.01")
+
 
 class InvalidLoanRequest(ValueError):
     """The request itself is malformed or outside the policy's limits (not a credit decision)."""
@@ -58,7 +60,7 @@ def validate_request(policy: PricingPolicy, request: LoanRequest) -> None:
     if amount is not None:
         if not amount.is_finite() or amount <= 0:
             raise InvalidLoanRequest("requestedAmount", "requestedAmount must be a positive amount")
-        if amount != amount.quantize(Decimal("0.01")):
+        if amount != amount.quantize(_CENT):
             raise InvalidLoanRequest("requestedAmount", "requestedAmount has more than 2 decimals")
         if not limits.minimum <= amount <= limits.maximum:
             raise InvalidLoanRequest(
@@ -184,8 +186,9 @@ def _counter_reasons(run: _Run) -> tuple[ReasonCode, ...]:
 
 
 def _explanation_adjustments(run: _Run, f: PricedFamily, i: int) -> tuple[RoiAdjustment, ...]:
-    adjustments = [RoiAdjustment(rule.name, float(f.rule_deltas_bps[k, i]), rule.reason)
-                   for k, rule in enumerate(run.policy.adjustments) if f.rule_deltas_bps[k, i]]
+    deltas = f.rule_deltas_bps[:, i].tolist()  # one conversion instead of two per rule
+    adjustments = [RoiAdjustment(rule.name, delta, rule.reason)
+                   for rule, delta in zip(run.policy.adjustments, deltas, strict=True) if delta]
     if f.discount_cap_bps[i] > 0:
         adjustments.append(RoiAdjustment(
             "DISCOUNT_CAP", float(f.discount_cap_bps[i]),
@@ -234,8 +237,9 @@ def _summary(run: _Run, c: Candidate, roi: Decimal, emi: Decimal, apr: Decimal,
         text += " A longer tenure keeps the EMI within your repayment capacity."
     if c.fallback is not None and asked_tenure is not None and c.tenure < asked_tenure:
         text += " A shorter tenure ends the loan before the maximum age at maturity."
-    discounts = [a.reason for a in adjustments if a.delta_bps < 0 and a.rule in
-                 {r.name for r in run.policy.adjustments}]
+    rule_names = run.policy.derived("adjustment_names",
+                                    lambda: frozenset(r.name for r in run.policy.adjustments))
+    discounts = [a.reason for a in adjustments if a.delta_bps < 0 and a.rule in rule_names]
     if discounts:
         text += " Includes a discount: " + "; ".join(discounts).lower().replace("inr", "INR") + "."
     return text
@@ -245,7 +249,7 @@ def _build_offer(run: _Run, pick: RankedPick, rank: int) -> LoanOffer:
     f, i = pick.family, pick.index
     c = f.candidates[i]
     roi = Decimal(int(f.roi_bps[i])).scaleb(-2)  # bps -> percent, exactly two places
-    facts = compute_key_facts(to_paise(c.amount), roi, c.tenure, to_paise(f.fee[i]),
+    facts = compute_key_figures(to_paise(c.amount), roi, c.tenure, to_paise(f.fee[i]),
                               run.policy.fees.gst_rate_percent)
     if to_rupees(facts.emi) > run.ctx.risk.affordability.max_new_emi:
         raise AssertionError("EMI above the FOIR allowance: candidate filter is inconsistent")
@@ -267,7 +271,7 @@ def _build_offer(run: _Run, pick: RankedPick, rank: int) -> LoanOffer:
         emi=emi, apr=apr, total_interest=to_rupees(facts.total_interest),
         total_payable=to_rupees(facts.total_payable),
         conversion_probability=float(f.conversion[i]), risk_impact=float(f.risk_impact[i]),
-        expected_profit=Decimal(repr(float(f.expected_profit[i]))).quantize(Decimal("0.01")),
+        expected_profit=float_to_cents(float(f.expected_profit[i])),
         objective=pick.objective, explanation=explanation, policy_version=run.policy.version,
         created_at=run.now, valid_until=run.valid_until,
         inputs_hash=run.hash,

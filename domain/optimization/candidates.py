@@ -23,7 +23,7 @@ from domain.applicant import LoanRequest
 from domain.finance.instalment import annuity_factor
 from domain.offers import Fallback
 from domain.policy.model import PricingPolicy
-from domain.risk.assessment import floor_to_step
+from domain.risk.assessment import floor_float_to_step, floor_to_step
 from domain.slotted import fast_init
 
 ALTERNATIVE_FRACTIONS = (Decimal("0.75"), Decimal("0.5"))
@@ -54,8 +54,8 @@ class CandidateSpace:
         """Largest amount (a multiple of the policy step) whose EMI at ``max_roi`` fits."""
         known = self._affordable.get(tenure)
         if known is None:
-            raw = Decimal(repr(float(self.max_new_emi) * annuity_factor(self.max_roi, tenure)))
-            known = min(floor_to_step(raw, self.policy.amounts.step), self.ceiling)
+            raw = float(self.max_new_emi) * annuity_factor(self.max_roi, tenure)
+            known = min(floor_float_to_step(raw, self.policy.amounts.step), self.ceiling)
             self._affordable[tenure] = known
         return known
 

@@ -30,6 +30,7 @@ r0 is the one-period formula: the tested special case.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -60,28 +61,42 @@ class ExposureFactors:
 
 def exposure_factors(pd: float, tenures: np.ndarray | list[int], reference_rate: float,
                      discount_rate: float, periods_per_year: int = 12) -> ExposureFactors:
+    horizon = max(tenures) if isinstance(tenures, list) else int(np.max(tenures))
     tenures = np.asarray(tenures, dtype=np.int64)
-    horizon = int(tenures.max())
-    k = np.arange(1, horizon + 1, dtype=np.float64)            # periods 1..horizon
+    k, k_minus_1, discount = _periods(int(horizon), discount_rate, periods_per_year)
     n = tenures.astype(np.float64)[:, None]
     i = reference_rate / periods_per_year
     # Below ~1e-12 a month, (1 + i)**n - 1 loses every digit to rounding (0/0 at machine
     # epsilon); the straight-line zero-rate balance is then exact to within that rounding.
     if i > 1e-12:
         growth_n = (1.0 + i) ** n
-        balance = (growth_n - (1.0 + i) ** (k - 1.0)) / (growth_n - 1.0)  # b[k-1]
+        balance = (growth_n - (1.0 + i) ** k_minus_1) / (growth_n - 1.0)  # b[k-1]
     else:
-        balance = (n - (k - 1.0)) / n
+        balance = (n - k_minus_1) / n
     active = k <= n
     balance = np.where(active, balance, 0.0)
     hazard = 1.0 - (1.0 - pd) ** (1.0 / periods_per_year)
-    survival_prev = (1.0 - hazard) ** (k - 1.0)
+    survival_prev = (1.0 - hazard) ** k_minus_1
     survival = survival_prev * (1.0 - hazard)
-    discount = (1.0 + discount_rate / periods_per_year) ** (-k)
     year_fraction = 1.0 / periods_per_year
+    # Products taken left to right as before (discount * survival first), each once.
+    discounted_prev = discount * survival_prev
     return ExposureFactors(
         tenures=tenures,
         interest_exposure=(discount * survival * balance).sum(axis=1) * year_fraction,
-        funding_exposure=(discount * survival_prev * balance).sum(axis=1) * year_fraction,
-        expected_loss_exposure=(discount * survival_prev * hazard * balance).sum(axis=1),
+        funding_exposure=(discounted_prev * balance).sum(axis=1) * year_fraction,
+        expected_loss_exposure=(discounted_prev * hazard * balance).sum(axis=1),
     )
+
+
+@lru_cache(maxsize=64)
+def _periods(horizon: int, discount_rate: float, periods_per_year: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Periods k = 1..horizon, k - 1, and the discount factors (1 + d/p)^-k: the same for every
+    applicant of a policy (read-only: they are shared)."""
+    k = np.arange(1, horizon + 1, dtype=np.float64)
+    k_minus_1 = k - 1.0
+    discount = (1.0 + discount_rate / periods_per_year) ** (-k)
+    for array in (k, k_minus_1, discount):
+        array.flags.writeable = False
+    return k, k_minus_1, discount

@@ -145,14 +145,17 @@ def _fee(policy: PricingPolicy, band: RiskBand, amount: Decimal, waiver: Decimal
     return fee.quantize(Decimal("1"), rounding=ROUND_HALF_UP)
 
 
-def _grid_fees(policy: PricingPolicy, band: RiskBand, waiver: Decimal) -> dict[Decimal, Decimal]:
-    """The fee of every grid amount for a band and waiver, computed once per policy (most
-    candidates are grid amounts). Kept with the band it was computed for: another band object
-    of the same name (not this policy's) gets none."""
-    cached_band, fees = policy.derived(
-        ("grid_fees", band.name, waiver),
-        lambda: (band, {a: _fee(policy, band, a, waiver) for a in policy.amounts.grid}))
-    return fees if cached_band is band else {}
+def _grid_fees(policy: PricingPolicy, band: RiskBand, waiver: Decimal
+               ) -> dict[Decimal, tuple[Decimal, float, float]]:
+    """``amount -> (fee, float(amount), float(fee))`` for every grid amount, for a band and
+    waiver, computed once per policy (most candidates are grid amounts). Kept with the band it
+    was computed for: another band object of the same name (not this policy's) gets none."""
+    def build() -> tuple[RiskBand, dict[Decimal, tuple[Decimal, float, float]]]:
+        fees = {a: _fee(policy, band, a, waiver) for a in policy.amounts.grid}
+        return band, {a: (fee, float(a), float(fee)) for a, fee in fees.items()}
+
+    cached_band, table = policy.derived(("grid_fees", band.name, waiver), build)
+    return table if cached_band is band else {}
 
 
 def fee_waiver_percent(policy: PricingPolicy, loans_repaid: int) -> Decimal:
@@ -198,8 +201,13 @@ def _rule_deltas(policy: PricingPolicy, rows: PricingRows) -> np.ndarray:
         applicant = _applicant_conditions(rule.when, rows)
         if applicant is False:
             continue
+        w = rule.when
+        if applicant is True and w.min_tenure is w.max_tenure is w.min_amount is w.max_amount \
+                is None:
+            deltas[k] = rule.delta_bps  # every row
+            continue
         mask = np.ones(len(rows.amounts), dtype=bool) if applicant is True else applicant
-        deltas[k][_row_conditions(rule.when, rows, mask)] = rule.delta_bps
+        deltas[k][_row_conditions(w, rows, mask)] = rule.delta_bps
     return deltas
 
 
@@ -215,7 +223,10 @@ def _intercepts(policy: PricingPolicy, rows: PricingRows) -> np.ndarray:
     """The applicant's curve moved by how far each row is from the request (x + 0.0 == x, so
     rows without a request keep the applicant's intercept exactly)."""
     pr = policy.price_response
-    base = np.broadcast_to(np.asarray(rows.intercept, dtype=float), rows.amounts.shape).copy()
+    if type(rows.intercept) is float:  # one applicant's curve
+        base = np.full(rows.amounts.shape, rows.intercept)
+    else:
+        base = np.broadcast_to(np.asarray(rows.intercept, dtype=float), rows.amounts.shape).copy()
     asked = rows.requested_amount
     if _any_requested(asked):
         with np.errstate(invalid="ignore"):
@@ -240,8 +251,13 @@ def _round_inside(rate: np.ndarray, low: np.ndarray, high: np.ndarray, step: int
     """Round to the step in bps, then move inward if rounding left [low, high]."""
     bps = np.rint(rate / BPS / step) * step
     low_bps, high_bps = low / BPS, high / BPS
-    bps = np.where(bps < low_bps - 1e-6, np.ceil(low_bps / step - 1e-9) * step, bps)
-    bps = np.where(bps > high_bps + 1e-6, np.floor(high_bps / step + 1e-9) * step, bps)
+    # Rounding rarely leaves the range: move rows only when some did.
+    below = bps < low_bps - 1e-6
+    if below.any():
+        bps = np.where(below, np.ceil(low_bps / step - 1e-9) * step, bps)
+    above = bps > high_bps + 1e-6
+    if above.any():
+        bps = np.where(above, np.floor(high_bps / step + 1e-9) * step, bps)
     ok = (bps >= low_bps - 1e-6) & (bps <= high_bps + 1e-6)
     return bps.astype(np.int64), ok
 
@@ -255,7 +271,7 @@ def price_rows(policy: PricingPolicy, rows: PricingRows) -> PricedRows:
     econ, rates = policy.economics, policy.rates
     a_exp = rows.interest_exposure
     r0 = (((econ.cost_of_funds + econ.opex) * rows.funding_exposure
-           + econ.loss_given_default * rows.loss_exposure - 0.0) / a_exp
+           + econ.loss_given_default * rows.loss_exposure) / a_exp
           - rows.fee_fraction / a_exp)
     intercept = _intercepts(policy, rows)
     r_star = optimal_rate(r0, intercept, rows.slope)
@@ -299,24 +315,30 @@ def price_rows(policy: PricingPolicy, rows: PricingRows) -> PricedRows:
 
 def price_family(ctx: ApplicantContext, candidates: list[Candidate]) -> PricedFamily:
     policy, risk = ctx.policy, ctx.risk
-    amounts = np.array([float(c.amount) for c in candidates])
-    tenures = np.array([c.tenure for c in candidates], dtype=np.int64)
     waiver = fee_waiver_percent(policy, ctx.behavior_metrics.loans_repaid)
-    grid_fees = _grid_fees(policy, ctx.band, waiver)
-    fee_by_amount = {a: grid_fees[a] if a in grid_fees else _fee(policy, ctx.band, a, waiver)
-                     for a in {c.amount for c in candidates}}
-    fees = tuple(fee_by_amount[c.amount] for c in candidates)
+    known = _grid_fees(policy, ctx.band, waiver)
+    # (fee, float amount, float fee) per candidate: the policy's table for grid amounts.
+    columns = [known.get(c.amount) for c in candidates]
+    if None in columns:
+        for k, column in enumerate(columns):
+            if column is None:
+                amount = candidates[k].amount
+                fee = _fee(policy, ctx.band, amount, waiver)
+                columns[k] = (fee, float(amount), float(fee))
+    fees, amount_floats, fee_floats = zip(*columns, strict=True) if columns else ((), (), ())
+    tenure_list = [c.tenure for c in candidates]
     # Few distinct tenures: a dict beats np.unique's sort for the index of each row.
-    distinct = sorted({c.tenure for c in candidates})
+    distinct = sorted(set(tenure_list))
     position = {t: k for k, t in enumerate(distinct)}
-    unique_tenures = np.array(distinct, dtype=np.int64)
-    index = np.array([position[c.tenure] for c in candidates], dtype=np.int64)
-    exposure = exposure_factors(risk.probability_of_default, unique_tenures,
+    index = np.array([position[t] for t in tenure_list], dtype=np.int64)
+    amounts = np.array(amount_floats, dtype=np.float64)
+    tenures = np.array(tenure_list, dtype=np.int64)
+    exposure = exposure_factors(risk.probability_of_default, distinct,
                                 risk.break_even_roi, policy.economics.discount_rate)
     request = ctx.request
     rows = PricingRows(
         amounts=amounts, tenures=tenures,
-        fee_fraction=np.array([float(f) for f in fees]) / amounts,
+        fee_fraction=np.array(fee_floats) / amounts,
         interest_exposure=exposure.interest_exposure[index],
         funding_exposure=exposure.funding_exposure[index],
         loss_exposure=exposure.expected_loss_exposure[index],

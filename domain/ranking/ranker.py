@@ -36,12 +36,15 @@ def rank_candidates(families: list[PricedFamily], max_offers: int) -> list[Ranke
         roi_bps, feasible = f.roi_bps.tolist(), f.feasible.tolist()
         for i, c in enumerate(f.candidates):
             if feasible[i]:
-                keyed.append(((-objective[i], roi_bps[i], -c.amount, c.tenure), f, i))
-    keyed.sort(key=lambda k: k[0])
+                # The running count after the key keeps a stable sort's order for equal keys
+                # and stops the comparison before the family.
+                keyed.append((-objective[i], roi_bps[i], -c.amount, c.tenure, len(keyed), f, i))
+    keyed.sort()
 
     seen: set[tuple] = set()
     ranked: list[RankedPick] = []
-    for _, f, i in keyed:
+    for entry in keyed:
+        f, i = entry[5], entry[6]
         c = f.candidates[i]
         if (c.amount, c.tenure) in seen:
             continue

@@ -11,8 +11,9 @@ points an attribute loses against its best bin rank the reason codes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 
 from domain.applicant import CreditProfile, EmploymentType
 from domain.policy.model import ScoreBin, Scorecard, ScorecardAttribute
@@ -27,14 +28,20 @@ class ScoreScaling:
 
     @classmethod
     def of(cls, scorecard: Scorecard) -> ScoreScaling:
-        factor = scorecard.pdo / math.log(2)
-        return cls(factor=factor, offset=scorecard.base_score - factor * math.log(scorecard.base_odds))
+        return _scaling(scorecard.pdo, scorecard.base_score, scorecard.base_odds)
 
     def probability_of_default(self, score: float) -> float:
         return 1.0 / (1.0 + math.exp((score - self.offset) / self.factor))
 
     def score_for_odds(self, odds_good: float) -> float:
         return self.offset + self.factor * math.log(odds_good)
+
+
+@lru_cache(maxsize=64)
+def _scaling(pdo: float, base_score: float, base_odds: float) -> ScoreScaling:
+    """Every applicant of a policy has the same scaling: two logarithms once, not per score."""
+    factor = pdo / math.log(2)
+    return ScoreScaling(factor=factor, offset=base_score - factor * math.log(base_odds))
 
 
 @fast_init
@@ -55,11 +62,17 @@ class ScoreResult:
     score: float
     probability_of_default: float
     attributes: tuple[AttributeScore, ...]
+    # by_points_lost() is read for the reason codes and again for the recommendations.
+    _by_points_lost: tuple[AttributeScore, ...] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     def by_points_lost(self) -> tuple[AttributeScore, ...]:
         """Attributes that lost points, largest loss first (ties by attribute order)."""
-        losing = [a for a in self.attributes if a.points_lost > 1e-9]
-        return tuple(sorted(losing, key=lambda a: -a.points_lost))
+        if self._by_points_lost is None:
+            losing = [a for a in self.attributes if a.points_lost > 1e-9]
+            object.__setattr__(self, "_by_points_lost",
+                               tuple(sorted(losing, key=lambda a: -a.points_lost)))
+        return self._by_points_lost
 
 
 def existing_foir(credit: CreditProfile) -> float:
