@@ -35,6 +35,7 @@ from domain.risk.assessment import RiskAssessment
 from domain.slotted import fast_init
 
 BPS = 1e-4
+_RUPEE = Decimal("1")
 
 
 @fast_init
@@ -142,7 +143,7 @@ def _fee(policy: PricingPolicy, band: RiskBand, amount: Decimal, waiver: Decimal
     fees = policy.fees
     fee = min(max(amount * band.fee_percent / 100, fees.minimum), fees.maximum)
     fee = fee * (100 - waiver) / 100
-    return fee.quantize(Decimal("1"), rounding=ROUND_HALF_UP)
+    return fee.quantize(_RUPEE, rounding=ROUND_HALF_UP)
 
 
 def _grid_fees(policy: PricingPolicy, band: RiskBand, waiver: Decimal
