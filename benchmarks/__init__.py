@@ -9,6 +9,7 @@ from __future__ import annotations
 #: Known benchmarks, in the order ``python -m benchmarks`` runs them: name -> module.
 BENCHMARKS = {
     "domain": "benchmarks.domain_bench",
+    "graphql": "benchmarks.graphql_bench",
     "simulation": "benchmarks.simulation_bench",
     "http": "benchmarks.http_bench",
     "data": "benchmarks.data_bench",
