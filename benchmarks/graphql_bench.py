@@ -307,7 +307,7 @@ def run(count: int = DEFAULT_COUNT, rounds: int = DEFAULT_ROUNDS, with_profile: 
           "(CPU ms per request, median of round means)")
     print(f"  loanOffers (full field set, APQ)  {report['loanOffers_cpu_ms']:.3f} ms")
     print(f"  baseline (trivial Strawberry)     {report['baseline_cpu_ms']:.3f} ms")
-    print(f"  baseline / loanOffers             {report['ratio']:.1%}")
+    print(f"  loanOffers / baseline throughput  {report['ratio']:.1%} (baseline CPU / loanOffers CPU)")
     print(f"written: {destination}")
     if profile:
         print(f"\ncProfile of {count} loanOffers requests, top {PROFILE_TOP} by internal time:")
