@@ -18,9 +18,11 @@ from domain.offers import OfferSet
 from domain.reasons import ReasonCode as DomainReason
 from domain.risk.assessment import RiskAssessment as DomainRisk
 
+CENT = Decimal("0.01")
+
 
 def money(value: Decimal) -> float:
-    return float(value.quantize(Decimal("0.01")))
+    return float(value.quantize(CENT))
 
 
 def percent(fraction: float, places: int = 4) -> float:
