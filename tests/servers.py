@@ -101,11 +101,14 @@ class PostgresServer:
     tests need that to prove nothing acknowledged is lost. Off by default (faster).
 
     ``tls=True`` serves TLS only (``ssl=on``, ``hostssl`` lines in pg_hba.conf: a client without
-    TLS is refused) with a certificate for 127.0.0.1 signed by a throwaway CA (``self.tls.ca``).
+    TLS is refused) with a certificate for 127.0.0.1 signed by a throwaway CA (``self.tls.ca``);
+    database ``MTLS_DATABASE`` also requires a client certificate from that CA.
 
     ``start()``/``stop()`` may be called repeatedly (same port, same data); ``close()`` stops it
     and deletes its directory.
     """
+
+    MTLS_DATABASE = "loan_offers_mtls"
 
     def __init__(self, bin_dir: Path, port: int | None = None,
                  durable_commits: bool = False, tls: bool = False) -> None:
@@ -152,6 +155,7 @@ class PostgresServer:
         # Written in place: the file keeps its owner (the postgres user).
         (self.data / "pg_hba.conf").write_text(
             "local all all trust\n"
+            f"hostssl {self.MTLS_DATABASE} all 127.0.0.1/32 trust clientcert=verify-ca\n"
             "hostssl all all 127.0.0.1/32 trust\n"
             "hostssl all all ::1/128 trust\n")
         return files
@@ -163,7 +167,7 @@ class PostgresServer:
                    "-c max_connections=200")
         if self.tls is not None:
             options += (f" -c ssl=on -c ssl_cert_file={self.tls.cert} "
-                        f"-c ssl_key_file={self.tls.key}")
+                        f"-c ssl_key_file={self.tls.key} -c ssl_ca_file={self.tls.ca}")
         self._run(self.bin_dir / "pg_ctl", "-D", self.data, "-l", self.log, "-o", options,
                   "-w", "-t", str(int(START_TIMEOUT_S)), "start")
 
@@ -219,14 +223,17 @@ class RedisServer:
 
     ``stop()`` kills it (SIGKILL: an outage, not a shutdown), ``start()`` brings it back on the
     same port (empty), ``close()`` stops it for good. ``tls=True``: TLS only (``--tls-port``, no
-    plain port), a certificate from a throwaway CA; ``url`` is then ``rediss://`` naming the CA.
+    plain port), a certificate from a throwaway CA; ``url`` is then ``rediss://`` naming the CA
+    (and, with ``client_certificates=True``, which makes Redis require one, the client's).
     """
 
-    def __init__(self, binary: str, port: int | None = None, tls: bool = False) -> None:
+    def __init__(self, binary: str, port: int | None = None, tls: bool = False,
+                 client_certificates: bool = False) -> None:
         self.binary = binary
         self.port = port or free_port()
         self.base = Path(tempfile.mkdtemp(prefix="loan-offers-redis-"))
-        self.tls = make_tls_files(self.base / "tls") if tls else None
+        self.tls = make_tls_files(self.base / "tls") if tls or client_certificates else None
+        self.client_certificates = client_certificates
         self._process: subprocess.Popen[bytes] | None = None
         atexit.register(self.close)
         exit_cleanly_on_sigterm()
@@ -234,7 +241,11 @@ class RedisServer:
     @property
     def url(self) -> str:
         if self.tls is not None:
-            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={quote(str(self.tls.ca))}"
+            url = f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={quote(str(self.tls.ca))}"
+            if self.client_certificates:
+                url += (f"&ssl_certfile={quote(str(self.tls.client_cert))}"
+                        f"&ssl_keyfile={quote(str(self.tls.client_key))}")
+            return url
         return f"redis://127.0.0.1:{self.port}/0"
 
     def _listen_arguments(self) -> list[str]:
@@ -242,7 +253,7 @@ class RedisServer:
             return ["--port", str(self.port)]
         return ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.tls.cert),
                 "--tls-key-file", str(self.tls.key), "--tls-ca-cert-file", str(self.tls.ca),
-                "--tls-auth-clients", "no"]
+                "--tls-auth-clients", "yes" if self.client_certificates else "no"]
 
     @property
     def running(self) -> bool:
@@ -280,12 +291,15 @@ class RedisServer:
 
 @dataclass(frozen=True)
 class TlsFiles:
-    """A throwaway CA (``ca``: its certificate, PEM) and a server certificate it signed for
-    ``127.0.0.1`` and ``localhost`` (``cert``: the chain, ``key``: the private key, PEM)."""
+    """A throwaway CA (``ca``: its certificate, PEM), a server certificate it signed for
+    ``127.0.0.1`` and ``localhost`` (``cert``: the chain, ``key``: the private key, PEM) and a
+    client certificate it signed (``client_cert``, ``client_key``), for mutual TLS."""
 
     ca: Path
     cert: Path
     key: Path
+    client_cert: Path
+    client_key: Path
 
     def client_context(self) -> ssl.SSLContext:
         """A client context that trusts only this CA (and checks the host name)."""
@@ -300,7 +314,9 @@ def make_tls_files(directory: Path, owner: pwd.struct_passwd | None = None) -> T
     directory.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA()
     server = ca.issue_cert("127.0.0.1", "localhost")
-    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    client = ca.issue_cert("loan-offers-client")
+    files = TlsFiles(*(directory / name for name in ("ca.pem", "server.pem", "server.key",
+                                                      "client.pem", "client.key")))
     ca.cert_pem.write_to_path(str(files.ca))
     for blob, path in ((b"".join(b.bytes() for b in server.cert_chain_pems), files.cert),
                        (server.private_key_pem.bytes(), files.key)):
@@ -308,6 +324,9 @@ def make_tls_files(directory: Path, owner: pwd.struct_passwd | None = None) -> T
         path.chmod(0o600)
         if owner is not None:
             os.chown(path, owner.pw_uid, owner.pw_gid)
+    client.cert_chain_pems[0].write_to_path(str(files.client_cert))
+    client.private_key_pem.write_to_path(str(files.client_key))
+    files.client_key.chmod(0o600)
     files.ca.chmod(0o644)
     return files
 
@@ -414,13 +433,15 @@ def running_postgres(*, tls: bool = False) -> Iterator[PostgresServer]:
 
 
 @contextlib.contextmanager
-def running_redis(tls: bool = False) -> Iterator[RedisServer]:
+def running_redis(tls: bool = False, client_certificates: bool = False
+                  ) -> Iterator[RedisServer]:
     """A throwaway ``redis-server`` on a free loopback port for the block (skipped, or failed
-    under ``REQUIRE_SERVICES=1``, when Redis is not installed); ``tls``: see RedisServer."""
+    under ``REQUIRE_SERVICES=1``, when Redis is not installed); ``tls``, ``client_certificates``:
+    see RedisServer."""
     binary = shutil.which("redis-server")
     if binary is None:
         unavailable("redis-server not installed (apt-get install -y redis-server)")
-    server = RedisServer(binary, tls=tls)
+    server = RedisServer(binary, tls=tls, client_certificates=client_certificates)
     try:
         server.start()
         yield server

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import websockets
 from gql import Client, GraphQLRequest, gql
@@ -235,3 +236,18 @@ async def test_publishing_a_policy_on_b_reprices_offers_seen_on_a(servers) -> No
                     break
     assert update["offer"]["policyVersion"] == 2 and update["offer"]["status"] == "ACTIVE"
     assert update["offer"]["offerId"] != first
+
+
+def test_hsts_follows_the_scheme_a_trusted_proxy_reports(servers) -> None:
+    """uvicorn trusts X-Forwarded-Proto from 127.0.0.1 (its FORWARDED_ALLOW_IPS default): a
+    request the proxy received over TLS gets HSTS, plain HTTP does not; both get the rest."""
+    a, _ = servers
+    body = {"query": "{ __typename }"}
+    over_tls = httpx.post(f"{a.url}/graphql", json=body, trust_env=False, timeout=30,
+                          headers={"x-forwarded-proto": "https"})
+    plain = httpx.post(f"{a.url}/graphql", json=body, trust_env=False, timeout=30)
+    assert over_tls.status_code == plain.status_code == 200
+    assert over_tls.headers["strict-transport-security"].startswith("max-age=31536000")
+    assert "strict-transport-security" not in plain.headers
+    assert plain.headers["x-content-type-options"] == "nosniff"
+    assert plain.headers["x-frame-options"] == "DENY"

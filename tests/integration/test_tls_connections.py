@@ -163,3 +163,35 @@ async def test_rediss_without_the_ca_and_plain_redis_are_refused(redis_tls: Redi
                 await client.ping()
         finally:
             await client.aclose()
+
+
+# --- client certificates (mutual TLS) ------------------------------------------------------------
+
+async def test_a_client_certificate_from_the_url_satisfies_a_server_that_requires_one(
+        postgres_tls: PostgresServer) -> None:
+    database = postgres_tls.create_database(PostgresServer.MTLS_DATABASE)
+    files = postgres_tls.tls
+    with pytest.raises(Exception, match="requires a valid client certificate"):
+        await session_tls(with_tls(database, "verify-full", files.ca))
+    with_certificate = (with_tls(database, "verify-full", files.ca)
+                        + f"&sslcert={quote(str(files.client_cert))}"
+                        + f"&sslkey={quote(str(files.client_key))}")
+    assert (await session_tls(with_certificate))[0] is True
+
+
+async def test_rediss_with_a_client_certificate(tmp_path: Path) -> None:
+    with running_redis(client_certificates=True) as server:
+        assert "ssl_certfile=" in server.url
+        container = build_container(Settings(
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", redis_url=server.url))
+        try:
+            assert await container.applicant_cache().health() == "ok"
+        finally:
+            await shutdown(container)
+        without = server.url.split("&ssl_certfile=")[0]  # the CA only: Redis refuses
+        client = Redis.from_url(without, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            with pytest.raises(RedisConnectionError):
+                await client.ping()
+        finally:
+            await client.aclose()
