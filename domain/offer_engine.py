@@ -251,10 +251,10 @@ def _build_offer(run: _Run, pick: RankedPick, rank: int) -> LoanOffer:
     roi = Decimal(int(f.roi_bps[i])).scaleb(-2)  # bps -> percent, exactly two places
     facts = compute_key_figures(to_paise(c.amount), roi, c.tenure, to_paise(f.fee[i]),
                               run.policy.fees.gst_rate_percent)
-    if to_rupees(facts.emi) > run.ctx.risk.affordability.max_new_emi:
+    emi, apr = to_rupees(facts.emi), facts.apr_percent
+    if emi > run.ctx.risk.affordability.max_new_emi:
         raise AssertionError("EMI above the FOIR allowance: candidate filter is inconsistent")
     adjustments = _explanation_adjustments(run, f, i)
-    emi, apr = to_rupees(facts.emi), facts.apr_percent
     explanation = OfferExplanation(
         summary=_summary(run, c, roi, emi, apr, adjustments),
         break_even_roi=float(f.break_even[i]),

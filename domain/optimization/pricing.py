@@ -271,8 +271,8 @@ def price_rows(policy: PricingPolicy, rows: PricingRows) -> PricedRows:
     """Price every row: the steps of the module docstring, elementwise."""
     econ, rates = policy.economics, policy.rates
     a_exp = rows.interest_exposure
-    r0 = (((econ.cost_of_funds + econ.opex) * rows.funding_exposure
-           + econ.loss_given_default * rows.loss_exposure) / a_exp
+    expected_loss = econ.loss_given_default * rows.loss_exposure  # also the risk impact's
+    r0 = (((econ.cost_of_funds + econ.opex) * rows.funding_exposure + expected_loss) / a_exp
           - rows.fee_fraction / a_exp)
     intercept = _intercepts(policy, rows)
     r_star = optimal_rate(r0, intercept, rows.slope)
@@ -304,7 +304,7 @@ def price_rows(policy: PricingPolicy, rows: PricingRows) -> PricedRows:
                 & (profit >= float(econ.min_expected_profit)))
     objective = conversion * (profit + policy.ranking.lifetime_value_weight
                               * _as_float_or_array(rows.long_term_value))
-    loss_part = econ.loss_given_default * rows.loss_exposure / a_exp
+    loss_part = expected_loss / a_exp
     return PricedRows(
         break_even=r0, intercept=intercept, optimal=r_star, banded=banded,
         rule_deltas_bps=rule_deltas, discount_cap_bps=discount_cap, value_floor_bps=value_floor,
