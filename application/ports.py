@@ -14,6 +14,7 @@ from typing import Protocol, Self
 
 from application.events import OfferEvent
 from application.offer_outcome import OfferOutcome, StoredOutcome
+from application.pii import ContactKind
 from domain.applicant import Applicant, LoanRequest
 from domain.behavior.events import BehaviorEvent, BehaviorEventCounts
 from domain.behavior.history import OfferHistorySummary
@@ -32,6 +33,10 @@ class ApplicantRepository(Protocol):
     work's transaction; ``upsert_many`` does that for many (ids unique within the call), and
     with ``behavior_fields`` overwrites only those behaviour counters of an existing applicant
     (atomically: the others keep whatever is stored at that moment).
+    Personal data is stored sealed (``application.pii``); a value that does not open raises
+    ``PiiCryptoError`` rather than returning another row's data.
+    ``find_by_contact`` returns the ids (sorted) of the applicants whose e-mail, phone or PAN
+    equals ``value`` after :func:`~application.pii.normalise_contact`, through the blind index.
     """
 
     async def get(self, user_id: str) -> Applicant | None: ...
@@ -48,6 +53,8 @@ class ApplicantRepository(Protocol):
         ...
 
     async def count(self) -> int: ...
+
+    async def find_by_contact(self, kind: ContactKind, value: str) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)

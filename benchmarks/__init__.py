@@ -14,4 +14,5 @@ BENCHMARKS = {
     "http": "benchmarks.http_bench",
     "data": "benchmarks.data_bench",
     "cluster": "benchmarks.cluster_bench",
+    "pii": "benchmarks.pii_bench",
 }

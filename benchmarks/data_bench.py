@@ -38,6 +38,7 @@ from application.applicant_records import ALL_FIELDS
 from benchmarks.domain_bench import load_policy, machine_info
 from benchmarks.stack import BIN, ROOT, DurablePostgres, _which
 from config.container import _redis_cache
+from config.pii_keys import pii_protection
 from config.settings import Settings
 from domain.applicant import LoanRequest
 from domain.offer_engine import generate_offer_set
@@ -70,7 +71,8 @@ def time_import(path: Path, env: dict[str, str]) -> dict:
 async def time_history(database_url: str) -> dict:
     policy = load_policy()
     engine = create_engine(database_url)
-    uow_factory = SqlUnitOfWorkFactory(session_factory(engine))
+    uow_factory = SqlUnitOfWorkFactory(session_factory(engine),
+                                       pii=pii_protection(Settings()))
     figures = {}
     try:
         for answers in (10, 2000):
@@ -100,8 +102,9 @@ async def time_history(database_url: str) -> dict:
 async def time_cache(redis_url: str) -> dict:
     l2 = _redis_cache(Settings(redis_url=redis_url))
     applicant = next(iter(generate_applicants(1)))
-    two_levels = AiocacheApplicantCache(SimpleMemoryCache(), 60, l2)
-    redis_only = AiocacheApplicantCache(SimpleMemoryCache(), 0, l2)
+    cipher = pii_protection(Settings()).cipher
+    two_levels = AiocacheApplicantCache(SimpleMemoryCache(), 60, l2, cipher=cipher)
+    redis_only = AiocacheApplicantCache(SimpleMemoryCache(), 0, l2, cipher=cipher)
     await two_levels.put(applicant)
 
     async def median_us(call) -> float:

@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from adapters.crypto.keys import generate_index_key, generate_key_entry
 from tests.servers import PostgresServer, RedisServer, find_postgres_bin, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,9 @@ class Stack:
 
     def __init__(self, users: int, env: dict[str, str] | None = None) -> None:
         self.users = users
-        self.extra_env = env or {}
+        # The prod profile seals personal data: fresh keys for this stack's own database.
+        self.extra_env = {"LOAN_OFFERS_PII_KEYS": generate_key_entry("bench"),
+                          "LOAN_OFFERS_PII_INDEX_KEY": generate_index_key(), **(env or {})}
         self.postgres: DurablePostgres | None = None
         self.redis: RedisServer | None = None
         self.database_url = ""

@@ -221,10 +221,18 @@ def serve(
 @app.command()
 def migrate() -> None:
     """Bring the database schema to the latest revision (Alembic)."""
+    from adapters.crypto.keys import KeyMaterialError
     from adapters.sql.migrate import current_revision, upgrade_to_head
+    from config.pii_keys import pii_protection
+    from config.settings import InsecureConfiguration
 
     settings = _settings()
-    upgrade_to_head(settings.database_url)
+    try:
+        pii = pii_protection(settings)  # revisions that seal personal data need the keys
+    except (InsecureConfiguration, KeyMaterialError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(USAGE_ERROR) from None
+    upgrade_to_head(settings.database_url, pii)
     typer.echo(f"database at revision {current_revision(settings.database_url)}")
 
 
@@ -383,9 +391,10 @@ def audit_verify() -> None:
 
 
 def _register_feature_commands() -> None:
-    from config import cli_simulation
+    from config import cli_keys, cli_simulation
 
     cli_simulation.register(app)
+    cli_keys.register(app)
 
 
 _register_feature_commands()

@@ -47,6 +47,7 @@ from application.use_cases.bootstrap_policy import BootstrapPolicy
 from application.use_cases.challenger import ManageChallenger
 from application.use_cases.decline_offer import DeclineOffer
 from application.use_cases.expire_offers import ExpireOffers
+from application.use_cases.find_applicants import FindApplicantsByContact
 from application.use_cases.generate_offers import GenerateOffers
 from application.use_cases.get_offer import GetOffer
 from application.use_cases.get_pricing_policy import GetPricingPolicy
@@ -60,6 +61,7 @@ from application.use_cases.seed_applicants import SeedApplicants
 from application.use_cases.simulate_policy import SimulatePolicy
 from application.use_cases.upsert_applicant import UpsertApplicant
 from config.expiry_sweeper import ExpirySweeper
+from config.pii_keys import pii_protection
 from config.settings import Settings
 from graphql_api.context import ApiLimits, ApiServices
 
@@ -213,7 +215,8 @@ class Container(containers.DeclarativeContainer):
 
     engine = providers.Singleton(_engine, settings)
     session_factory = providers.Singleton(session_factory, engine)
-    uow_factory = providers.Singleton(SqlUnitOfWorkFactory, session_factory)
+    pii = providers.Singleton(pii_protection, settings)
+    uow_factory = providers.Singleton(SqlUnitOfWorkFactory, session_factory, pii=pii)
 
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(UlidGenerator)
@@ -228,6 +231,7 @@ class Container(containers.DeclarativeContainer):
         l2=l2_cache, l2_ttl=settings.provided.cache_ttl_s, stats=cache_stats,
         retry_after=settings.provided.cache_retry_after_s, bus=invalidation_bus,
         history=history_cache,
+        cipher=pii.provided.cipher,
     )
     events = providers.Singleton(_event_bus, settings)
 
@@ -258,7 +262,8 @@ class Container(containers.DeclarativeContainer):
     get_applicant = providers.Singleton(GetApplicant, applicant_reader, history_reader)
     upsert_applicant = providers.Singleton(UpsertApplicant, uow_factory, applicant_cache, clock)
     import_applicants = providers.Factory(ImportApplicants, uow_factory, applicant_cache, clock)
-    portfolio_sample = providers.Singleton(SqlPortfolioSample, session_factory)
+    find_applicants = providers.Singleton(FindApplicantsByContact, uow_factory)
+    portfolio_sample = providers.Singleton(SqlPortfolioSample, session_factory, pii)
     simulate_policy = providers.Singleton(SimulatePolicy, portfolio_sample, policy_source, clock,
                                           settings.provided.simulation_max_sample,
                                           settings.provided.simulation_max_request_sample)

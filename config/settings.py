@@ -156,6 +156,15 @@ class Settings(BaseSettings):
     cors_allowed_origins: str = ""
     cors_max_age_s: int = Field(default=600, ge=0)
 
+    # --- encryption at rest of personal data (README "Encryption at rest") ---
+    # Keyring "kid:base64url-key" entries (comma or newline separated), the sealing key first;
+    # or a file holding them (a mounted Kubernetes Secret). The blind-index key is separate.
+    # Required in prod; dev falls back to a public development key, loudly.
+    pii_keys: SecretStr | None = None
+    pii_keys_file: Path | None = None
+    pii_index_key: SecretStr | None = None
+    pii_index_key_file: Path | None = None
+
     # --- rate limits (moving window; Redis when redis_url is set, else per process) ---
     rate_limit_enabled: bool | None = None
     rate_limit_operations: str = "600/minute"
@@ -163,7 +172,8 @@ class Settings(BaseSettings):
 
     @field_validator("redis_url", "instance_id", "auth_jwks_url", "auth_issuer", "auth_audience",
                      "auth_signing_key_file", "auth_signing_key_id", "auth_dev_secret",
-                     "ssl_certfile", "ssl_keyfile", mode="before")
+                     "ssl_certfile", "ssl_keyfile", "pii_keys", "pii_keys_file",
+                     "pii_index_key", "pii_index_key_file", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
@@ -248,3 +258,15 @@ class Settings(BaseSettings):
         if not (self.auth_issuer and self.auth_audience):
             raise InsecureConfiguration("prod needs LOAN_OFFERS_AUTH_ISSUER and "
                                         "LOAN_OFFERS_AUTH_AUDIENCE")
+        self.check_pii_keys()
+
+    def check_pii_keys(self) -> None:
+        """Prod never seals personal data with the public development keys."""
+        if self.is_dev:
+            return
+        if self.pii_keys is None and self.pii_keys_file is None:
+            raise InsecureConfiguration("prod needs LOAN_OFFERS_PII_KEYS or "
+                                        "LOAN_OFFERS_PII_KEYS_FILE (encryption at rest)")
+        if self.pii_index_key is None and self.pii_index_key_file is None:
+            raise InsecureConfiguration("prod needs LOAN_OFFERS_PII_INDEX_KEY or "
+                                        "LOAN_OFFERS_PII_INDEX_KEY_FILE (blind index)")

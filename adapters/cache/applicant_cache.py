@@ -15,6 +15,13 @@ data changed, or an offer of theirs was accepted or declined); ``invalidate_many
 to the other processes, which drop the keys from their L1 (``invalidation_bus``); whatever that
 best-effort broadcast misses lives at most ``l1_ttl`` seconds (5 s by default).
 
+Personal data is never cached as plaintext, on either level: an applicant's personal details and
+protected attributes are sealed (``PiiCipher``, bound to ``cache/applicant.personal/{user_id}``)
+when it is put. L1 keeps the frozen applicant with those fields blanked next to the envelope,
+L2 the JSON with ``personal_sealed`` in place of ``personal`` and ``protected``; a hit opens
+the envelope (one AES-GCM decryption of ~200 bytes, README "Encryption at rest" has the cost).
+An entry that does not open (a retired key, another user's entry) is a miss.
+
 Fails open: a backend error, timeout or outage is logged, counted (``stats.errors``) and treated
 as a miss or a no-op; it never fails a request. After an L2 error, reads and fills skip Redis
 for ``retry_after`` seconds (a slow or dead Redis then costs nothing), then the next operation
@@ -28,14 +35,17 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any, TypeVar
 
 from aiocache.base import BaseCache
 
 from adapters.cache.invalidation_bus import RedisInvalidationBus
 from adapters.codecs import applicant_from_dict, applicant_to_dict
+from application.pii import Binding, PiiCipher, PiiCryptoError
 from application.ports import HistoryCache
-from domain.applicant import Applicant
+from domain.applicant import Applicant, PersonalDetails, ProtectedAttributes
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -76,6 +86,62 @@ def _identity(value: Any) -> Any:
     return value
 
 
+#: Stand-ins for the sealed fields of an applicant held in L1 (never returned to a caller).
+_BLANK_PERSONAL = PersonalDetails(full_name="", date_of_birth=date.min)
+_BLANK_PROTECTED = ProtectedAttributes()
+
+
+@dataclass(frozen=True, slots=True)
+class _SealedApplicant:
+    """An applicant as L1 holds it: everything but personal data, and that data sealed."""
+
+    applicant: Applicant
+    sealed: str
+
+
+class _ApplicantSealer:
+    """Seals and opens the personal part of cached applicants."""
+
+    def __init__(self, cipher: PiiCipher) -> None:
+        self._cipher = cipher
+
+    @staticmethod
+    def _binding(user_id: str) -> Binding:
+        return Binding("cache", "applicant.personal", user_id)
+
+    def seal(self, applicant: Applicant) -> _SealedApplicant:
+        d = applicant_to_dict(applicant)
+        plain = json.dumps({"personal": d["personal"], "protected": d["protected"]},
+                           separators=(",", ":"))
+        return _SealedApplicant(
+            replace(applicant, personal=_BLANK_PERSONAL, protected=_BLANK_PROTECTED),
+            self._cipher.seal(plain, self._binding(applicant.user_id)))
+
+    def open(self, held: _SealedApplicant, user_id: str) -> Applicant:
+        """Bound to the user id asked for, not the one the entry claims: an entry copied under
+        another user's key does not open."""
+        if held.applicant.user_id != user_id:
+            raise ValueError("cache entry of another user")
+        parts = json.loads(self._cipher.open(held.sealed, self._binding(user_id)))
+        personal = dict(parts["personal"])
+        personal["date_of_birth"] = date.fromisoformat(personal["date_of_birth"])
+        return replace(held.applicant, personal=PersonalDetails(**personal),
+                       protected=ProtectedAttributes(**parts["protected"]))
+
+    def to_json(self, held: _SealedApplicant) -> dict[str, Any]:
+        d = applicant_to_dict(held.applicant)
+        del d["personal"], d["protected"]
+        d["personal_sealed"] = held.sealed
+        return d
+
+    def from_json(self, d: dict[str, Any]) -> _SealedApplicant:
+        d = dict(d)
+        sealed = d.pop("personal_sealed")
+        d["personal"] = {"full_name": "", "date_of_birth": date.min.isoformat()}
+        d["protected"] = {}
+        return _SealedApplicant(applicant_from_dict(d), sealed)
+
+
 class AiocacheApplicantCache:
     """The ``ApplicantCache`` port. ``l2`` is an aiocache ``RedisCache`` (or any aiocache
     backend); values are written to it as text whatever its serializer (no double encoding)."""
@@ -85,7 +151,8 @@ class AiocacheApplicantCache:
                  on_error: Callable[[str, BaseException], None] | None = None,
                  retry_after: float = 1.0, monotonic: Callable[[], float] = time.monotonic,
                  bus: RedisInvalidationBus | None = None,
-                 history: HistoryCache | None = None) -> None:
+                 history: HistoryCache | None = None, *, cipher: PiiCipher) -> None:
+        self._sealer = _ApplicantSealer(cipher)
         self._l1 = l1 if l1_ttl > 0 else None  # aiocache reads ttl=0 as "forever": 0 means off
         self._l1_ttl = l1_ttl
         self._l2, self._l2_ttl = l2, l2_ttl
@@ -122,10 +189,18 @@ class AiocacheApplicantCache:
     # --- applicants -------------------------------------------------------------------------
 
     async def get(self, user_id: str) -> Applicant | None:
-        return await self._get(self.key(user_id), applicant_from_dict)
+        held = await self._get(self.key(user_id), self._sealer.from_json)
+        if held is None:
+            return None
+        try:
+            return self._sealer.open(held, user_id)
+        except (PiiCryptoError, ValueError, KeyError, TypeError) as exc:  # a miss, see above
+            self._count_error("open", exc)
+            return None
 
     async def put(self, applicant: Applicant) -> None:
-        await self._put(self.key(applicant.user_id), applicant, applicant_to_dict, self._l2_ttl)
+        await self._put(self.key(applicant.user_id), self._sealer.seal(applicant),
+                        self._sealer.to_json, self._l2_ttl)
 
     # --- invalidation -----------------------------------------------------------------------
 

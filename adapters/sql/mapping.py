@@ -11,6 +11,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from adapters.sql.pii_columns import open_values, seal_values
+from application.pii import PiiProtection
 from domain.applicant import (
     Applicant,
     CreditProfile,
@@ -48,8 +50,10 @@ from_paise = from_hundredths
 
 # --- applicants -----------------------------------------------------------------------------
 
-def personal_columns(p: PersonalDetails) -> dict[str, Any]:
-    """PII columns. Stored as text for now; encryption at rest will wrap exactly this pair."""
+def personal_plaintext(a: Applicant) -> dict[str, str | None]:
+    """The sealed columns' plaintext (``pii_columns.SEALED``): personal details and protected
+    attributes as text. Never stored as such: :func:`applicant_columns` seals them."""
+    p, pr = a.personal, a.protected
     return {
         "full_name": p.full_name,
         "date_of_birth": p.date_of_birth.isoformat(),
@@ -57,26 +61,35 @@ def personal_columns(p: PersonalDetails) -> dict[str, Any]:
         "email": p.email,
         "pan": p.pan,
         "address": p.address,
+        "gender": pr.gender,
+        "marital_status": pr.marital_status,
+        "religion": pr.religion,
+        "caste": pr.caste,
     }
 
 
-def personal_from_columns(row: Any) -> PersonalDetails:
-    return PersonalDetails(
-        full_name=row.full_name,
-        date_of_birth=date.fromisoformat(row.date_of_birth),
-        phone=row.phone,
-        email=row.email,
-        pan=row.pan,
-        address=row.address,
+def personal_from_plaintext(v: dict[str, str | None]) -> tuple[PersonalDetails,
+                                                                ProtectedAttributes]:
+    personal = PersonalDetails(
+        full_name=v["full_name"] or "",
+        date_of_birth=date.fromisoformat(v["date_of_birth"] or ""),
+        phone=v["phone"],
+        email=v["email"],
+        pan=v["pan"],
+        address=v["address"],
     )
+    protected = ProtectedAttributes(gender=v["gender"], marital_status=v["marital_status"],
+                                    religion=v["religion"], caste=v["caste"])
+    return personal, protected
 
 
-def applicant_columns(a: Applicant, now: datetime) -> dict[str, Any]:
-    """The ``applicants`` row for ``a`` (``created_at`` and ``updated_at`` set to ``now``)."""
-    c, pr = a.credit, a.protected
+def applicant_columns(a: Applicant, now: datetime, pii: PiiProtection) -> dict[str, Any]:
+    """The ``applicants`` row for ``a`` (``created_at`` and ``updated_at`` set to ``now``),
+    personal values sealed for this row with their blind indexes."""
+    c = a.credit
     return {
         "user_id": a.user_id,
-        **personal_columns(a.personal),
+        **seal_values(a.user_id, personal_plaintext(a), pii),
         "monthly_income_paise": to_paise(c.monthly_income, "monthly_income"),
         "existing_emi_paise": to_paise(c.existing_emi, "existing_emi"),
         "employment_type": c.employment_type.value,
@@ -89,10 +102,6 @@ def applicant_columns(a: Applicant, now: datetime) -> dict[str, Any]:
         "credit_utilisation": c.credit_utilisation,
         "residence_type": c.residence_type.value,
         "has_write_off": c.has_write_off,
-        "gender": pr.gender,
-        "marital_status": pr.marital_status,
-        "religion": pr.religion,
-        "caste": pr.caste,
         "created_at": now,
         "updated_at": now,
     }
@@ -114,9 +123,9 @@ def behavior_columns(a: Applicant, now: datetime) -> dict[str, Any]:
     }
 
 
-def applicant_from_rows(row: Any, behavior: Any | None) -> Applicant:
+def applicant_from_rows(row: Any, behavior: Any | None, pii: PiiProtection) -> Applicant:
     """An applicant from its ``applicants`` row and ``applicant_behavior`` row (``None``: a new
-    customer's default metrics)."""
+    customer's default metrics). Raises ``PiiCryptoError`` when a sealed value does not open."""
     credit = CreditProfile(
         monthly_income=from_paise(row.monthly_income_paise),
         existing_emi=from_paise(row.existing_emi_paise),
@@ -141,9 +150,8 @@ def applicant_from_rows(row: Any, behavior: Any | None) -> Applicant:
         loans_repaid=behavior.loans_repaid,
         products_held=behavior.products_held,
     )
-    protected = ProtectedAttributes(gender=row.gender, marital_status=row.marital_status,
-                                    religion=row.religion, caste=row.caste)
-    return Applicant(user_id=row.user_id, personal=personal_from_columns(row), credit=credit,
+    personal, protected = personal_from_plaintext(open_values(row, pii))
+    return Applicant(user_id=row.user_id, personal=personal, credit=credit,
                      behavior=metrics, protected=protected)
 
 

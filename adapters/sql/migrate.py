@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from adapters.sql.database import async_url, tls_connect_args
+from adapters.sql.database import async_url
+from application.pii import PiiProtection
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -36,7 +38,10 @@ MIGRATION_LOCK_KEY = 0x6C6F616E5F6F6666  # "loan_off"
 T = TypeVar("T")
 
 
-def alembic_config(database_url: str | None = None) -> Config:
+def alembic_config(database_url: str | None = None, pii: PiiProtection | None = None
+                   ) -> Config:
+    """``pii``: the keys revisions that seal or open personal data need (0005); without them such
+    a revision refuses to run on a database holding applicants."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
@@ -44,6 +49,8 @@ def alembic_config(database_url: str | None = None) -> Config:
     if database_url is not None:
         # Passed as an attribute, not an ini option: no %-interpolation of passwords.
         config.attributes["database_url"] = async_url(database_url)
+    if pii is not None:
+        config.attributes["pii_protection"] = pii
     return config
 
 
@@ -69,12 +76,16 @@ def _run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return _outside_event_loop(lambda: asyncio.run(make()))
 
 
-def upgrade_to_head(database_url: str) -> None:
-    _outside_event_loop(lambda: command.upgrade(alembic_config(database_url), "head"))
+def upgrade_to_head(database_url: str, pii: PiiProtection | None = None) -> None:
+    upgrade_to(database_url, "head", pii)
 
 
-def downgrade_to_base(database_url: str) -> None:
-    _outside_event_loop(lambda: command.downgrade(alembic_config(database_url), "base"))
+def upgrade_to(database_url: str, revision: str, pii: PiiProtection | None = None) -> None:
+    _outside_event_loop(lambda: command.upgrade(alembic_config(database_url, pii), revision))
+
+
+def downgrade_to_base(database_url: str, pii: PiiProtection | None = None) -> None:
+    _outside_event_loop(lambda: command.downgrade(alembic_config(database_url, pii), "base"))
 
 
 def current_revision(database_url: str) -> str | None:

@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from adapters.sql.mapping import applicant_from_rows
 from adapters.sql.repositories import SqlOfferRepository
 from adapters.sql.tables import ApplicantBehaviorRow, ApplicantRow, OfferRow
+from application.pii import PiiProtection
 from application.ports import SampledApplicant
 from domain.behavior.history import NO_HISTORY
 
@@ -28,8 +29,10 @@ CHUNK = 500
 
 
 class SqlPortfolioSample:
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], pii: PiiProtection
+                 ) -> None:
         self._session_factory = session_factory
+        self._pii = pii
 
     async def sample(self, size: int, seed: int, now: datetime) -> Sequence[SampledApplicant]:
         if size < 1:
@@ -52,7 +55,7 @@ class SqlPortfolioSample:
                     .where(col(ApplicantRow.user_id).in_(chunk))
                     .order_by(col(ApplicantRow.user_id))
                 )
-                applicants = [applicant_from_rows(*row)
+                applicants = [applicant_from_rows(*row, self._pii)
                               for row in (await session.exec(statement)).all()]
                 with_offers = set((await session.exec(
                     select(OfferRow.user_id).distinct()

@@ -46,6 +46,7 @@ from adapters.sql.mapping import (
     offer_columns,
     offer_from_row,
 )
+from adapters.sql.pii_columns import index_column
 from adapters.sql.tables import (
     ApplicantBehaviorRow,
     ApplicantRow,
@@ -58,6 +59,7 @@ from adapters.sql.tables import (
 )
 from application.errors import Conflict
 from application.offer_outcome import OfferOutcome, StoredOutcome
+from application.pii import ContactKind, PiiProtection
 from application.ports import HistorySnapshot, OfferPage, PolicyRecord, RepricingGroup
 from domain.applicant import Applicant, LoanRequest
 from domain.behavior.events import (
@@ -110,9 +112,10 @@ class SqlApplicantRepository:
     #: bind-parameter limits).
     CHUNK_SIZE = 500
 
-    def __init__(self, session: AsyncSession, now: Now = utc_now,
+    def __init__(self, session: AsyncSession, pii: PiiProtection, now: Now = utc_now,
                  events: SqlBehaviorEventRepository | None = None) -> None:
         self._session = session
+        self._pii = pii
         self._now = now
         self._events = events
 
@@ -130,7 +133,7 @@ class SqlApplicantRepository:
     async def _get_stored(self, user_id: str) -> Applicant | None:
         statement = _applicant_statement()
         row = (await self._session.exec(statement, params={"user_id": user_id})).first()
-        return None if row is None else applicant_from_rows(*row)
+        return None if row is None else applicant_from_rows(*row, self._pii)
 
     async def get_many(self, user_ids: Sequence[str]) -> dict[str, Applicant]:
         """The stored applicants among ``user_ids`` (unknown ids are left out)."""
@@ -144,7 +147,7 @@ class SqlApplicantRepository:
                 .execution_options(populate_existing=True)
             )
             for row in (await self._session.exec(statement)).all():
-                applicant = applicant_from_rows(*row)
+                applicant = applicant_from_rows(*row, self._pii)
                 found[applicant.user_id] = applicant
         if self._events is None or not found:
             return found
@@ -171,7 +174,7 @@ class SqlApplicantRepository:
                                        - set(behavior_fields))
         for chunk in _chunks(applicants, self.CHUNK_SIZE):
             for table, columns, keep in (
-                (_APPLICANTS, applicant_columns, {"user_id", "created_at"}),
+                (_APPLICANTS, self._columns, {"user_id", "created_at"}),
                 (_BEHAVIOR, behavior_columns, kept_behavior),
             ):
                 rows = [columns(a, now) for a in chunk]
@@ -198,7 +201,7 @@ class SqlApplicantRepository:
                          .on_conflict_do_nothing(index_elements=["user_id"])
                          .returning(_APPLICANTS.c.user_id))
             result = await self._session.exec(
-                statement, params=[applicant_columns(a, now) for a in chunk])
+                statement, params=[self._columns(a, now) for a in chunk])
             new_ids = set(result.scalars().all())
             if new_ids:
                 await self._session.exec(
@@ -210,6 +213,20 @@ class SqlApplicantRepository:
     async def count(self) -> int:
         result = await self._session.exec(select(func.count()).select_from(_APPLICANTS))
         return int(result.one())
+
+    async def find_by_contact(self, kind: ContactKind, value: str) -> tuple[str, ...]:
+        """User ids whose e-mail, phone or PAN equals ``value`` once normalised, through the
+        blind index (an index scan; nothing is decrypted)."""
+        digest = self._pii.index.digest(kind, value)
+        if digest is None:
+            return ()
+        column = _APPLICANTS.c[index_column(kind.value)]
+        statement = (select(_APPLICANTS.c.user_id).where(column == digest)
+                     .order_by(_APPLICANTS.c.user_id))
+        return tuple((await self._session.exec(statement)).all())
+
+    def _columns(self, applicant: Applicant, now: datetime) -> dict[str, Any]:
+        return applicant_columns(applicant, now, self._pii)
 
 
 class SqlOfferRepository:

@@ -83,10 +83,16 @@ class Table(SQLModel, registry=registry(metadata=metadata)):
 
 
 class ApplicantRow(Table, table=True):
-    """An applicant: PII (text for now; encrypted at rest later, see ``mapping``), the credit
-    profile the scorecard reads, and protected attributes (never read by pricing)."""
+    """An applicant: PII, the credit profile the scorecard reads, and protected attributes
+    (never read by pricing).
+
+    PII and protected attributes are stored sealed (AES-GCM envelopes ``v1.<kid>.<nonce>.<ct>``,
+    ``adapters/sql/pii_columns.py``), never as plaintext; ``email_bidx``, ``phone_bidx`` and
+    ``pan_bidx`` are their keyed blind indexes for equality lookups."""
 
     __tablename__ = "applicants"
+    __table_args__ = (Index(None, "email_bidx"), Index(None, "phone_bidx"),
+                      Index(None, "pan_bidx"))
 
     user_id: str = Field(sa_type=Id, primary_key=True)
 
@@ -96,6 +102,9 @@ class ApplicantRow(Table, table=True):
     email: str | None = Field(default=None, sa_type=Text)
     pan: str | None = Field(default=None, sa_type=Text)
     address: str | None = Field(default=None, sa_type=Text)
+    email_bidx: str | None = Field(default=None, sa_type=String(64))
+    phone_bidx: str | None = Field(default=None, sa_type=String(64))
+    pan_bidx: str | None = Field(default=None, sa_type=String(64))
 
     monthly_income_paise: int = Field(sa_type=BigInteger)
     existing_emi_paise: int = Field(sa_type=BigInteger)
@@ -110,10 +119,10 @@ class ApplicantRow(Table, table=True):
     residence_type: str = Field(sa_type=Code)
     has_write_off: bool = Field(sa_type=Boolean)
 
-    gender: str | None = Field(default=None, sa_type=String(64))
-    marital_status: str | None = Field(default=None, sa_type=String(64))
-    religion: str | None = Field(default=None, sa_type=String(64))
-    caste: str | None = Field(default=None, sa_type=String(64))
+    gender: str | None = Field(default=None, sa_type=Text)
+    marital_status: str | None = Field(default=None, sa_type=Text)
+    religion: str | None = Field(default=None, sa_type=Text)
+    caste: str | None = Field(default=None, sa_type=Text)
 
     created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)

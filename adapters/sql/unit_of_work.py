@@ -20,6 +20,7 @@ from adapters.sql.repositories import (
     utc_now,
 )
 from application.errors import ApplicationError, Conflict
+from application.pii import PiiProtection
 
 
 class SqlUnitOfWork:
@@ -32,9 +33,10 @@ class SqlUnitOfWork:
     idempotency: SqlIdempotencyRepository
     behavior_events: SqlBehaviorEventRepository
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession], now: Now = utc_now
-                 ) -> None:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], pii: PiiProtection,
+                 now: Now = utc_now) -> None:
         self._session_factory = session_factory
+        self._pii = pii
         self._now = now
         self._session: AsyncSession | None = None
 
@@ -44,7 +46,8 @@ class SqlUnitOfWork:
         session = self._session_factory()
         self._session = session
         self.behavior_events = SqlBehaviorEventRepository(session, self._now)
-        self.applicants = SqlApplicantRepository(session, self._now, self.behavior_events)
+        self.applicants = SqlApplicantRepository(session, self._pii, self._now,
+                                                 self.behavior_events)
         self.offers = SqlOfferRepository(session, self._now)
         self.policies = SqlPolicyRepository(session, self._now)
         self.idempotency = SqlIdempotencyRepository(session, self._now)
@@ -80,12 +83,15 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    """The ``UnitOfWorkFactory`` port: ``factory()`` is a fresh :class:`SqlUnitOfWork`."""
+    """The ``UnitOfWorkFactory`` port: ``factory()`` is a fresh :class:`SqlUnitOfWork`.
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession], now: Now = utc_now
-                 ) -> None:
+    ``pii`` is required: applicants are never stored without sealing their personal data."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], now: Now = utc_now,
+                 *, pii: PiiProtection) -> None:
         self._session_factory = session_factory
         self._now = now
+        self._pii = pii
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._session_factory, self._now)
+        return SqlUnitOfWork(self._session_factory, self._pii, self._now)

@@ -59,6 +59,9 @@ LEFT_AT_DEFAULT = {
     "LOAN_OFFERS_SSL_CERTFILE": "TLS terminates at the ingress / a TLS proxy; set (with a "
                                 "mounted Secret) only where pods serve TLS themselves",
     "LOAN_OFFERS_SSL_KEYFILE": "goes with SSL_CERTFILE",
+    "LOAN_OFFERS_PII_KEYS": "a secret: the _FILE form reads the mounted Secret / Docker secret",
+    "LOAN_OFFERS_PII_INDEX_KEY": "a secret: the _FILE form reads the mounted Secret / Docker "
+                                 "secret",
 }
 
 
@@ -202,6 +205,42 @@ def test_every_setting_is_configured_or_deliberately_left_at_its_default() -> No
         assert not missing, (f"{sorted(missing)}: add to {name} (and the other deployment "
                              "file), or to LEFT_AT_DEFAULT in this test with the reason")
     assert not set(LEFT_AT_DEFAULT) - SETTING_NAMES, "LEFT_AT_DEFAULT names a removed setting"
+
+
+def test_pods_that_touch_personal_data_mount_the_pii_keys_secret_read_only() -> None:
+    """Encryption at rest: the configmap names files, and every pod running the app (API and
+    migration Job, which seals existing rows) mounts the documented Secret holding them."""
+    manifests = _manifests()
+    config = manifests["ConfigMap/loan-offers-config"]["data"]
+    files = {config["LOAN_OFFERS_PII_KEYS_FILE"], config["LOAN_OFFERS_PII_INDEX_KEY_FILE"]}
+    secrets = {doc["metadata"]["name"]: set(doc["stringData"])
+               for doc in _documents(K8S / "secret.example.yaml")}
+    for name in ("Deployment/loan-offers", "Job/loan-offers-migrate"):
+        pod = _pod_spec(manifests[name])
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        (container,) = pod["containers"]
+        mounted = set()
+        for mount in container["volumeMounts"]:
+            secret = volumes[mount["name"]].get("secret")
+            if secret is None:
+                continue
+            assert mount["readOnly"] is True and secret["defaultMode"] == 0o400, name
+            assert secret["secretName"] in secrets, secret["secretName"]
+            mounted |= {f"{mount['mountPath']}/{key}" for key in secrets[secret["secretName"]]}
+        assert files <= mounted, (name, files - mounted)
+
+
+def test_compose_hands_the_pii_keys_over_as_docker_secrets() -> None:
+    compose = _compose()
+    declared = compose["secrets"]
+    env = compose["x-app"]["environment"]
+    for setting in ("LOAN_OFFERS_PII_KEYS_FILE", "LOAN_OFFERS_PII_INDEX_KEY_FILE"):
+        secret = env[setting].removeprefix("/run/secrets/")
+        assert secret in declared and secret in compose["x-app"]["secrets"], setting
+        assert declared[secret]["file"].startswith("./secrets/")
+    assert not {"LOAN_OFFERS_PII_KEYS", "LOAN_OFFERS_PII_INDEX_KEY"} & set(env)
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert "/deploy/secrets/" in ignored
 
 
 # --- docker compose -----------------------------------------------------------------------------

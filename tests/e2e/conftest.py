@@ -17,6 +17,7 @@ from adapters.sql.migrate import upgrade_to_head
 from config.asgi import create_app
 from config.container import build_container
 from config.settings import Settings
+from tests.pii import pii_settings
 from tests.tokens import IdentityProvider
 
 SEEDED = 300
@@ -54,9 +55,9 @@ async def start_prod_app(directory: Path, identity: IdentityProvider, **override
     seeded SQLite database in ``directory``; ``identity`` mints the tokens it accepts. The
     caller disposes of ``env["container"].engine()``."""
     settings = Settings(database_url=f"sqlite+aiosqlite:///{directory / 'prod.db'}", profile="prod",
-                        **identity.settings_overrides(), **overrides)
-    await asyncio.to_thread(upgrade_to_head, settings.database_url)
+                        **identity.settings_overrides(), **pii_settings(), **overrides)
     container = build_container(settings)
+    await asyncio.to_thread(upgrade_to_head, settings.database_url, container.pii())
     await container.bootstrap_policy().execute(settings.policy_file.read_text())
     await container.seed_applicants().execute(generate_applicants(SEEDED))
     app = create_app(container=container)

@@ -22,6 +22,7 @@ from config.asgi import create_app
 from config.container import build_container
 from config.settings import Settings
 from graphql_api.graphiql import ASSETS_PATH
+from tests.pii import pii_settings
 from tests.tokens import IdentityProvider
 
 OFFERS = '{ loanOffers(request: {userId: "user-000042"}) { decision offers { offerId } } }'
@@ -34,7 +35,7 @@ async def prod_app(tmp_path: Path, identity: IdentityProvider, seed: int = 60, *
     db = tmp_path / "prod.db"
     settings = Settings(database_url=f"sqlite+aiosqlite:///{db}", profile="prod",
                         rate_limit_operations="100000/minute",
-                        **identity.settings_overrides(), **overrides)
+                        **identity.settings_overrides(), **pii_settings(), **overrides)
     await asyncio.to_thread(upgrade_to_head, settings.database_url)
     container = build_container(settings)
     await container.bootstrap_policy().execute(settings.policy_file.read_text())

@@ -17,6 +17,7 @@ from application.ports import HistorySnapshot
 from config.container import _redis_cache
 from config.settings import Settings
 from domain.behavior.history import OfferHistorySummary
+from tests.pii import session_pii
 from tests.servers import RedisServer
 
 APPLICANTS = list(generate_applicants(3))
@@ -48,7 +49,8 @@ def raw(redis_url: str) -> redis.Redis:
 def two_level(l2, l1_ttl: float = 5.0, clock: Clock | None = None) -> AiocacheApplicantCache:
     return AiocacheApplicantCache(SimpleMemoryCache(), l1_ttl, l2, l2_ttl=300,
                                   retry_after=1.0, monotonic=clock or Clock(),
-                                  history=RedisHistoryCache(l2.client, 300))
+                                  history=RedisHistoryCache(l2.client, 300),
+                                  cipher=session_pii().cipher)
 
 
 async def test_values_are_plain_json_objects_under_the_prefix(l2, raw: redis.Redis) -> None:
@@ -61,6 +63,41 @@ async def test_values_are_plain_json_objects_under_the_prefix(l2, raw: redis.Red
     assert isinstance(stored, dict), "double-encoded: a JSON string holding JSON"
     assert stored["user_id"] == a.user_id
     assert 295 < raw.ttl(f"loan-offers:applicant:{a.user_id}") <= 300
+
+
+def _personal_values(a) -> list[str]:
+    p, pr = a.personal, a.protected
+    return [v for v in (p.full_name, p.date_of_birth.isoformat(), p.phone, p.email, p.pan,
+                        p.address, pr.religion, pr.caste) if v]
+
+
+async def test_neither_level_holds_personal_data_in_plaintext(l2, raw: redis.Redis) -> None:
+    cache = two_level(l2)
+    a = APPLICANTS[0]
+    await cache.put(a)
+
+    stored = raw.get(f"loan-offers:applicant:{a.user_id}").decode()
+    held = repr(await cache._l1.get(cache.key(a.user_id)))
+    for value in _personal_values(a):
+        assert value not in stored and value not in held, value
+    assert json.loads(stored)["personal_sealed"].startswith("v1.test.")
+    assert await two_level(l2).get(a.user_id) == a          # and it opens again, from Redis
+
+
+async def test_an_entry_moved_to_another_user_or_sealed_by_a_retired_key_is_a_miss(
+        l2, raw: redis.Redis) -> None:
+    from adapters.crypto.keys import generate_key_entry, parse_keyring
+
+    a, b = APPLICANTS[0], APPLICANTS[1]
+    await two_level(l2).put(a)
+    raw.set(f"loan-offers:applicant:{b.user_id}", raw.get(f"loan-offers:applicant:{a.user_id}"))
+    reader = two_level(l2)
+    assert await reader.get(b.user_id) is None              # bound to a's user id: no swap
+    assert reader.stats.errors == 1
+
+    other_keys = AiocacheApplicantCache(SimpleMemoryCache(), 5.0, l2,
+                                        cipher=parse_keyring(generate_key_entry("k2")))
+    assert await other_keys.get(a.user_id) is None          # kid "test" not in its keyring
 
 
 async def test_reads_come_from_l1_then_redis_then_miss(l2) -> None:
@@ -154,7 +191,7 @@ def with_bus(l2, redis_url: str) -> AiocacheApplicantCache:
 
     bus = RedisInvalidationBus(Redis.from_url(redis_url), retry_after=0.1)
     return AiocacheApplicantCache(SimpleMemoryCache(), 60, l2, l2_ttl=300, retry_after=0.1,
-                                  bus=bus)
+                                  bus=bus, cipher=session_pii().cipher)
 
 
 async def eventually(condition, timeout: float = 5.0) -> None:
@@ -185,7 +222,8 @@ async def test_an_invalidation_reaches_the_other_processes_l1(l2, redis_url: str
             return await there._l1.get(there.key(a.user_id)) is None
 
         await eventually(dropped)
-        assert await there._l1.get(there.key(b.user_id)) == b   # only that user
+        assert (await there._l1.get(there.key(b.user_id))).applicant.user_id == b.user_id  # only
+        assert await there.get(b.user_id) == b                  # that user, from L1
         assert here._bus.received == 0                          # its own message is ignored
 
         await here.invalidate_all()
