@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     settings = container.settings()
     configure_logging(settings.log_level, settings.log_format)
     settings.check_security()
+    container.pii()  # unreadable or malformed PII keys stop the start, not the first request
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

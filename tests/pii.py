@@ -1,5 +1,8 @@
-"""Keys for tests that build stores by hand: a fresh random keyring and blind-index key per test
-run (the app's own container uses the settings, in tests the dev profile's public keys)."""
+"""Keys for tests.
+
+``dev_pii()`` is what the dev profile uses without configured keys (``config/pii_keys.py``): the
+stores tests build by hand agree with the CLI and the app they also run in the dev profile.
+``pii_settings(...)`` gives fresh random keys, for tests of the keys themselves."""
 
 from __future__ import annotations
 
@@ -12,12 +15,13 @@ from adapters.crypto.keys import (
     parse_keyring,
 )
 from application.pii import PiiProtection
+from config.pii_keys import DEV_PII_INDEX_KEY, DEV_PII_KEYS
 
 
 @cache
-def session_pii() -> PiiProtection:
-    return PiiProtection(cipher=parse_keyring(generate_key_entry("test")),
-                         index=parse_index_key(generate_index_key()))
+def dev_pii() -> PiiProtection:
+    return PiiProtection(cipher=parse_keyring(DEV_PII_KEYS),
+                         index=parse_index_key(DEV_PII_INDEX_KEY))
 
 
 def pii_settings(*key_ids: str) -> dict[str, str]:

@@ -42,7 +42,7 @@ from domain.offer_engine import generate_offer_set  # noqa: E402
 from domain.offers import OfferSet  # noqa: E402
 from domain.policy.model import PricingPolicy  # noqa: E402
 from domain.policy.parsing import parse_policy_toml  # noqa: E402
-from tests.pii import session_pii  # noqa: E402
+from tests.pii import dev_pii  # noqa: E402
 from tests.servers import (  # noqa: E402
     PostgresServer,
     RedisServer,
@@ -124,7 +124,7 @@ async def uow_factory(sql_engine: AsyncEngine) -> SqlUnitOfWorkFactory:
         for table in reversed(metadata.sorted_tables):
             if not table.info.get("append_only"):  # the audit trail refuses DELETE
                 await connection.execute(table.delete())
-    return SqlUnitOfWorkFactory(session_factory(sql_engine), pii=session_pii())
+    return SqlUnitOfWorkFactory(session_factory(sql_engine), pii=dev_pii())
 
 
 # --- domain objects -----------------------------------------------------------------------------

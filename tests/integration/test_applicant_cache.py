@@ -17,7 +17,7 @@ from application.ports import HistorySnapshot
 from config.container import _redis_cache
 from config.settings import Settings
 from domain.behavior.history import OfferHistorySummary
-from tests.pii import session_pii
+from tests.pii import dev_pii
 from tests.servers import RedisServer
 
 APPLICANTS = list(generate_applicants(3))
@@ -50,7 +50,7 @@ def two_level(l2, l1_ttl: float = 5.0, clock: Clock | None = None) -> AiocacheAp
     return AiocacheApplicantCache(SimpleMemoryCache(), l1_ttl, l2, l2_ttl=300,
                                   retry_after=1.0, monotonic=clock or Clock(),
                                   history=RedisHistoryCache(l2.client, 300),
-                                  cipher=session_pii().cipher)
+                                  cipher=dev_pii().cipher)
 
 
 async def test_values_are_plain_json_objects_under_the_prefix(l2, raw: redis.Redis) -> None:
@@ -80,7 +80,7 @@ async def test_neither_level_holds_personal_data_in_plaintext(l2, raw: redis.Red
     held = repr(await cache._l1.get(cache.key(a.user_id)))
     for value in _personal_values(a):
         assert value not in stored and value not in held, value
-    assert json.loads(stored)["personal_sealed"].startswith("v1.test.")
+    assert json.loads(stored)["personal_sealed"].startswith("v1.dev.")
     assert await two_level(l2).get(a.user_id) == a          # and it opens again, from Redis
 
 
@@ -97,7 +97,7 @@ async def test_an_entry_moved_to_another_user_or_sealed_by_a_retired_key_is_a_mi
 
     other_keys = AiocacheApplicantCache(SimpleMemoryCache(), 5.0, l2,
                                         cipher=parse_keyring(generate_key_entry("k2")))
-    assert await other_keys.get(a.user_id) is None          # kid "test" not in its keyring
+    assert await other_keys.get(a.user_id) is None          # kid "dev" not in its keyring
 
 
 async def test_reads_come_from_l1_then_redis_then_miss(l2) -> None:
@@ -191,7 +191,7 @@ def with_bus(l2, redis_url: str) -> AiocacheApplicantCache:
 
     bus = RedisInvalidationBus(Redis.from_url(redis_url), retry_after=0.1)
     return AiocacheApplicantCache(SimpleMemoryCache(), 60, l2, l2_ttl=300, retry_after=0.1,
-                                  bus=bus, cipher=session_pii().cipher)
+                                  bus=bus, cipher=dev_pii().cipher)
 
 
 async def eventually(condition, timeout: float = 5.0) -> None:

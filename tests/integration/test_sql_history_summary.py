@@ -13,7 +13,7 @@ from domain.applicant import Applicant
 from domain.behavior.history import OfferHistorySummary
 from domain.offers import OfferSet, OfferStatus
 from tests.integration.conftest import NOW, OfferSetFactory
-from tests.pii import session_pii
+from tests.pii import dev_pii
 
 LATER = NOW + timedelta(days=10)  # every offer of NOW is past its validity (3 working days)
 
@@ -26,7 +26,7 @@ async def _store(uow_factory: SqlUnitOfWorkFactory, *sets: OfferSet) -> None:
 
 
 async def _set_status(sql_engine: AsyncEngine, when, changes) -> None:
-    factory = SqlUnitOfWorkFactory(session_factory(sql_engine), now=lambda: when, pii=session_pii())
+    factory = SqlUnitOfWorkFactory(session_factory(sql_engine), now=lambda: when, pii=dev_pii())
     async with factory() as uow:
         for offer_id, status in changes:
             assert await uow.offers.set_status(offer_id, status) is not None
@@ -88,7 +88,7 @@ async def test_the_repository_clock_is_the_default_now(
     await _store(uow_factory, make_offer_set())
     for moment, lapsed in ((NOW + timedelta(hours=1), 0), (LATER, 1)):
         factory = SqlUnitOfWorkFactory(session_factory(sql_engine), now=lambda m=moment: m,
-                                       pii=session_pii())
+                                       pii=dev_pii())
         async with factory() as uow:
             assert (await uow.offers.history_summary(applicant.user_id)).lapsed == lapsed
 

@@ -23,7 +23,7 @@ from domain.behavior.events import BehaviorEvent, BehaviorEventCounts, BehaviorE
 from domain.offers import OfferSet, OfferStatus
 from domain.policy.model import PricingPolicy
 from tests.integration.conftest import NOW, OfferSetFactory
-from tests.pii import session_pii
+from tests.pii import dev_pii
 
 T = BehaviorEventType
 
@@ -53,7 +53,7 @@ def clock() -> Clock:
 def uow(uow_factory: SqlUnitOfWorkFactory, sql_engine: AsyncEngine, clock: Clock
         ) -> SqlUnitOfWorkFactory:
     """Units of work on emptied tables whose repositories read the test's clock."""
-    return SqlUnitOfWorkFactory(session_factory(sql_engine), now=clock.now, pii=session_pii())
+    return SqlUnitOfWorkFactory(session_factory(sql_engine), now=clock.now, pii=dev_pii())
 
 
 @pytest.fixture
