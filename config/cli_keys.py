@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import typer
 
 USAGE_ERROR = 2
+T = TypeVar("T")
 
 keys_app = typer.Typer(help="Keys sealing personal data at rest (AES-256-GCM keyring, blind "
                             "index).", no_args_is_help=True)
@@ -54,14 +56,9 @@ def rotate(
         typer.echo(f"  batch {total.batches}: {total.rows_changed} rows re-sealed so far",
                    err=True)
 
-    async def run():
-        try:
-            return await run_rotation(container.engine(), pii, batch_size, reindex, progress)
-        finally:
-            await container.engine().dispose()
-
     try:
-        total = asyncio.run(run())
+        total = _run(container, lambda: run_rotation(container.engine(), pii, batch_size,
+                                                     reindex, progress))
     except RotationError as exc:
         typer.echo(f"error: {exc}; batches before it are committed", err=True)
         raise typer.Exit(1) from None
@@ -80,13 +77,7 @@ def status() -> None:
     container = _container()
     pii = container.pii()
 
-    async def run():
-        try:
-            return await stored_key_usage(container.engine(), pii)
-        finally:
-            await container.engine().dispose()
-
-    usage = asyncio.run(run())
+    usage = _run(container, lambda: stored_key_usage(container.engine(), pii))
     for key_id in pii.cipher.key_ids:
         role = "current" if key_id == pii.cipher.current_key_id else "decrypt only"
         typer.echo(f"{key_id}\t{usage.pop(key_id, 0)}\t{role}")
@@ -112,14 +103,7 @@ def find(
         raise typer.Exit(USAGE_ERROR)
     (kind, value), = given
     container = _container()
-
-    async def run():
-        try:
-            return await container.find_applicants().execute(kind, value)
-        finally:
-            await container.engine().dispose()
-
-    user_ids = asyncio.run(run())
+    user_ids = _run(container, lambda: container.find_applicants().execute(kind, value))
     for user_id in user_ids:
         typer.echo(user_id)
     if not user_ids:
@@ -138,6 +122,17 @@ def _container():
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(USAGE_ERROR) from None
     return container
+
+
+def _run(container, work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work()`` to completion, then close the container's database pool."""
+    async def run() -> T:
+        try:
+            return await work()
+        finally:
+            await container.engine().dispose()
+
+    return asyncio.run(run())
 
 
 def register(app: typer.Typer) -> None:
