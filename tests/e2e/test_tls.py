@@ -25,6 +25,7 @@ import httpx
 import pytest
 import websockets
 
+from tests.pii import pii_settings
 from tests.servers import TlsFiles, UvicornServer, make_tls_files
 from tests.tokens import IdentityProvider
 
@@ -38,7 +39,7 @@ ALLOWED_ORIGIN = "https://app.example.com"
 
 def prod_env(identity: IdentityProvider, database: Path) -> dict[str, str]:
     settings = {f"LOAN_OFFERS_{name.upper()}": str(value)
-                for name, value in identity.settings_overrides().items()}
+                for name, value in {**identity.settings_overrides(), **pii_settings()}.items()}
     return {**{k: v for k, v in os.environ.items() if not k.startswith("LOAN_OFFERS_")},
             **settings, "LOAN_OFFERS_PROFILE": "prod",
             "LOAN_OFFERS_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
