@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from adapters.sql.database import async_url, tls_connect_args
-from adapters.sql.database import async_url
 from application.pii import PiiProtection
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
