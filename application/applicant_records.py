@@ -109,7 +109,9 @@ class _Reader:
         if not isinstance(value, str):
             self.fail(name, f"must be text, got {value!r}")
             return None
-        if len(value) > max_length:
+        if "\x00" in value:  # PostgreSQL cannot store it in text; CSV and JSON Lines can carry it
+            self.fail(name, "contains a NUL character (U+0000)")
+        elif len(value) > max_length:
             self.fail(name, f"is longer than {max_length} characters")
         elif pattern is not None and not pattern.fullmatch(value):
             self.fail(name, f"is not a valid {name.replace('_', ' ')}: {value!r}")

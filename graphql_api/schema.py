@@ -39,6 +39,7 @@ from graphql_api.resolvers.offers import OfferQueries
 from graphql_api.resolvers.policy_drafts import PolicyDraftMutations, PolicyDraftQueries
 from graphql_api.resolvers.pricing_policy import PricingPolicyMutations, PricingPolicyQueries
 from graphql_api.resolvers.simulation import SimulationQueries
+from graphql_api.text_inputs import RefuseNulCharacters
 from graphql_api.validation_cache import TextValidationCache, ValidationByText
 
 QUERY_PARTS: tuple[type, ...] = (OfferQueries, OfferHistoryQueries, ApplicantQueries,
@@ -81,6 +82,8 @@ def build_schema(options: SchemaOptions) -> strawberry.Schema:
         GraphQLMetrics,  # first: it must see errors after masking has coded them
         MaskUnexpectedErrors,
         lambda: AddValidationRules(list(limit_rules)),
+        # NUL characters in text inputs: refused before authorisation looks anything up.
+        RefuseNulCharacters,
         # Authorisation (authorization.py), rate budget, audit: before any resolver runs.
         lambda: AccessControl(analyser[0]),
         lambda: MaxTokensLimiter(max_token_count=options.max_tokens),

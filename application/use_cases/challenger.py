@@ -26,9 +26,10 @@ class ManageChallenger:
     async def start(self, challenger_version: int, share: float) -> ChallengerConfig:
         """``share`` of users (0 < share < 1, to the basis point) priced by the stored
         ``challenger_version``."""
-        share_bps = round(share * BUCKETS)
-        if not 0 < share < 1 or not 0 < share_bps < BUCKETS:
+        # The range first: round() of a huge share (1e308 x BUCKETS is infinite) would raise.
+        if not 0 < share < 1 or not 0 < round(share * BUCKETS) < BUCKETS:
             raise InvalidInput("share must be between 0.0001 and 0.9999", field="share")
+        share_bps = round(share * BUCKETS)
         config = await self._store.start(challenger_version, share_bps, self._clock.now())
         self._router.refresh()
         return config

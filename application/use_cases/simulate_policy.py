@@ -74,6 +74,8 @@ class SimulatePolicy:
             raise InvalidInput(f"sampleSize must be between 1 and {bound}"
                                + ("" if command.request is None else " with requested terms"),
                                field="sampleSize")
+        if command.seed < 0:  # numpy's generators take non-negative seeds only
+            raise InvalidInput("seed must be 0 or more", field="seed")
         target = command.target_take_up
         if target is not None and not 0 < target < 1:
             raise InvalidInput("targetTakeUp must be between 0 and 1", field="targetTakeUp")

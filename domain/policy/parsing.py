@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -172,7 +172,29 @@ def parse_policy_toml(text: str) -> PricingPolicy:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyValidationError([f"TOML syntax: {exc}"]) from exc
+    # paths as the other problems name them: policy.name, adjustments[0].reason
+    nul = list(_paths_with_nul(data, "policy", top=True))
+    if nul:
+        raise PolicyValidationError([f"{path}: contains a NUL character (U+0000)" for path in nul])
     return parse_policy(data)
+
+
+def _paths_with_nul(value: Any, path: str, top: bool = False) -> Iterator[str]:
+    """Where a ``\\u0000`` escape put a NUL into a key or text: no policy needs one, and
+    PostgreSQL cannot store one in a text column (names, descriptions, reasons)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield path
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            where = key if top and not isinstance(item, str) else f"{path}.{key}"
+            if "\x00" in key:
+                yield f"{path}.{key!r}"
+            else:
+                yield from _paths_with_nul(item, where)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths_with_nul(item, f"{path}[{index}]")
 
 
 def parse_policy(data: Mapping[str, Any]) -> PricingPolicy:

@@ -31,7 +31,10 @@ class ScoreScaling:
         return _scaling(scorecard.pdo, scorecard.base_score, scorecard.base_odds)
 
     def probability_of_default(self, score: float) -> float:
-        return 1.0 / (1.0 + math.exp((score - self.offset) / self.factor))
+        x = (score - self.offset) / self.factor
+        if x > 700.0:  # exp() overflows past ~709 (a far-off score); the PD is ~1e-304 by then
+            return 0.0
+        return 1.0 / (1.0 + math.exp(x))
 
     def score_for_odds(self, odds_good: float) -> float:
         return self.offset + self.factor * math.log(odds_good)

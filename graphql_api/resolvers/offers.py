@@ -14,11 +14,18 @@ from graphql_api.errors import call, typed_error
 from graphql_api.retry import retry_read
 from graphql_api.types import LoanOffer, LoanOfferRequest, LoanOfferResponse
 
+#: Far above any policy's maximum amount; the policy itself says which amounts it lends. Checked
+#: first because quantize() cannot represent 1e+115 to the paisa (decimal.InvalidOperation).
+MAX_REQUESTED_AMOUNT = Decimal("1e12")
+
 
 def _amount(value: float | None) -> Decimal | None:
     if value is None:
         return None
     amount = Decimal(repr(value))
+    if abs(amount) > MAX_REQUESTED_AMOUNT:
+        raise typed_error("BAD_USER_INPUT", "requestedAmount is beyond any loan amount",
+                          field="requestedAmount")
     if amount != amount.quantize(Decimal("0.01")):
         raise typed_error("BAD_USER_INPUT", "requestedAmount has more than 2 decimals",
                           field="requestedAmount")

@@ -50,11 +50,11 @@ async def app_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dic
     await container.engine().dispose()
 
 
-async def start_prod_app(directory: Path, identity: IdentityProvider, **overrides: object) -> dict:
-    """The prod profile (tokens required, no GraphiQL or introspection) over a fresh, migrated,
-    seeded SQLite database in ``directory``; ``identity`` mints the tokens it accepts. The
-    caller disposes of ``env["container"].engine()``."""
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{directory / 'prod.db'}", profile="prod",
+async def start_prod_app(database_url: str, identity: IdentityProvider, **overrides: object) -> dict:
+    """The prod profile (tokens required, no GraphiQL or introspection) over ``database_url``
+    (an empty SQLite file or PostgreSQL database), migrated and seeded; ``identity`` mints the
+    tokens it accepts. The caller disposes of ``env["container"].engine()``."""
+    settings = Settings(database_url=database_url, profile="prod",
                         **identity.settings_overrides(), **pii_settings(), **overrides)
     container = build_container(settings)
     await asyncio.to_thread(upgrade_to_head, settings.database_url, container.pii())
@@ -69,7 +69,8 @@ async def prod_app_env(tmp_path_factory: pytest.TempPathFactory,
                        identity_provider: IdentityProvider) -> AsyncIterator[dict]:
     """The prod profile over its own seeded SQLite database (its tests publish policies and run
     experiments: nothing leaks into ``app_env``)."""
-    env = await start_prod_app(Path(tmp_path_factory.mktemp("e2e-prod")), identity_provider,
+    db = Path(tmp_path_factory.mktemp("e2e-prod")) / "prod.db"
+    env = await start_prod_app(f"sqlite+aiosqlite:///{db}", identity_provider,
                                # generous: the matrix makes hundreds of calls as one staff user
                                rate_limit_operations="100000/minute",
                                rate_limit_mutations="10000/minute")

@@ -85,3 +85,10 @@ def test_impossible_birth_dates_are_refused(born: str) -> None:
 
 def test_booleans_are_not_numbers() -> None:
     assert "loans_repaid" in errors_of({**CSV_ROW, "loans_repaid": True})
+
+
+def test_nul_characters_are_refused_in_any_text_field() -> None:
+    """PostgreSQL refuses U+0000 in text columns; a CSV cell or JSON value can carry one."""
+    errors = errors_of({**CSV_ROW, "full_name": "Kavya\x00", "address": "\x00", "gender": "f\x00"})
+    assert set(errors) == {"full_name", "address", "gender"}
+    assert all("NUL" in message for message in errors.values())

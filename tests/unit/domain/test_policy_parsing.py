@@ -215,3 +215,14 @@ def test_malformed_entries_are_validation_errors_not_crashes(document, change):
 def test_inconsistent_values_are_named_by_path(document, change, path):
     errors = broken(document, change)
     assert any(e.startswith(path) for e in errors), errors
+
+
+def test_a_nul_character_in_any_text_is_named_by_its_path(policy_text):
+    """Found by the schema fuzzer on PostgreSQL (which refuses U+0000 in text columns): a
+    ``\\u0000`` escape in a draft's name made savePolicyDraft fail unexpectedly."""
+    text = (policy_text.replace('name = "default-unsecured-pl"', 'name = "pl\\u0000"')
+            .replace('reason = "Returning', 'reason = "\\u0000Returning'))
+    with pytest.raises(PolicyValidationError) as raised:
+        parse_policy_toml(text)
+    assert raised.value.errors == ["policy.name: contains a NUL character (U+0000)",
+                                   "adjustments[0].reason: contains a NUL character (U+0000)"]

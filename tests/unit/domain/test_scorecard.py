@@ -126,3 +126,12 @@ def test_reason_codes_are_at_most_four_ordered_by_loss_and_only_from_losing_attr
         policy.scorecard.base_points + sum(a.points for a in detail.attributes))
     assert risk.probability_of_default == pytest.approx(
         ScoreScaling.of(policy.scorecard).probability_of_default(detail.score))
+
+
+@pytest.mark.parametrize("score", [-1e11, -1e6, 1e6, 1e11])
+def test_pd_of_a_far_off_score_is_a_probability_not_an_overflow(score):
+    """Found by the schema fuzzer: a draft policy with 1e11 points per bin made math.exp
+    overflow (OverflowError) inside simulatePolicy; the logistic now saturates at 0 or 1."""
+    scaling = ScoreScaling(factor=20 / math.log(2), offset=600 - 20 / math.log(2) * math.log(50))
+    pd = scaling.probability_of_default(score)
+    assert pd == (1.0 if score < 0 else 0.0)
