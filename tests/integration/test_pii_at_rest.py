@@ -315,6 +315,38 @@ async def test_the_keys_commands_rotate_report_and_find(
     assert generated.stdout.startswith("k9:") and parse_keyring(generated.stdout).key_ids == ("k9",)
 
 
+def _alembic(action: str, url: str, revision: str, pii: PiiProtection) -> None:
+    from alembic import command
+
+    from adapters.sql.migrate import alembic_config
+    getattr(command, action)(alembic_config(url, pii), revision)
+
+
+async def test_a_new_blind_index_key_takes_effect_after_keys_rotate_reindex(
+        uow_factory: SqlUnitOfWorkFactory, sql_engine: AsyncEngine) -> None:
+    from adapters.crypto.keys import parse_index_key
+
+    cipher = parse_keyring(generate_key_entry("k1"))
+    first = PiiProtection(cipher, parse_index_key(generate_index_key()))
+    second = PiiProtection(cipher, parse_index_key(generate_index_key()))
+    applicants = list(generate_applicants(4, start=3000))
+    async with SqlUnitOfWorkFactory(session_factory(sql_engine), pii=first)() as uow:
+        await uow.applicants.add_many(applicants)
+        await uow.commit()
+    pan, owner = next((a.personal.pan, a.user_id) for a in applicants if a.personal.pan)
+
+    async def find(pii: PiiProtection) -> tuple[str, ...]:
+        async with SqlUnitOfWorkFactory(session_factory(sql_engine), pii=pii)() as uow:
+            return await uow.applicants.find_by_contact(ContactKind.PAN, pan)
+
+    assert await find(first) == (owner,) and await find(second) == ()
+    assert (await rotate(sql_engine, second)).rows_seen == 0  # nothing to re-seal ...
+    total = await rotate(sql_engine, second, reindex=True)    # ... but every digest to redo
+    assert total.rows_changed == 4 and total.indexes_written >= 4
+    assert total.from_plaintext == 0 and not total.from_older_key
+    assert await find(second) == (owner,) and await find(first) == ()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
@@ -364,6 +396,17 @@ async def test_the_migration_seals_an_existing_plaintext_database(fresh_database
             _, counts = await connection.run_sync(reseal_batch, pii, None, 100)
         assert counts.rows_seen == 0  # nothing left for keys rotate
         await shutdown(container)
+
+        # Down again: every value opened back into plaintext, the index columns gone.
+        await asyncio.to_thread(_alembic, "downgrade", url, "0004", pii)
+        async with engine.connect() as connection:
+            back = (await connection.execute(sa.text(
+                "SELECT full_name, email FROM applicants WHERE user_id = :u"),
+                {"u": applicants[0].user_id})).one()
+            columns = await connection.run_sync(
+                lambda c: {col["name"] for col in sa.inspect(c).get_columns("applicants")})
+        assert tuple(back) == (applicants[0].personal.full_name, applicants[0].personal.email)
+        assert "email_bidx" not in columns
     finally:
         await engine.dispose()
 
