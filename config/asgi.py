@@ -52,6 +52,17 @@ def api_options(settings: Settings) -> ApiOptions:
     )
 
 
+def plain_http_warning(settings: Settings) -> str | None:
+    """The prod profile serving plain HTTP with no TLS proxy declared in front: tokens and
+    personal data would cross the network in clear unless something else (a service mesh)
+    encrypts it, so it is said at start-up rather than refused."""
+    if settings.is_dev or settings.ssl_certfile is not None or settings.behind_tls_proxy:
+        return None
+    return ("PROD PROFILE over plain HTTP: serve TLS (loan-offers serve --ssl-certfile/"
+            "--ssl-keyfile) or, behind a TLS-terminating proxy, set "
+            "LOAN_OFFERS_BEHIND_TLS_PROXY=true (it also turns HSTS on)")
+
+
 def create_app(settings: Settings | None = None, container: Container | None = None,
                tracer_provider: Any = None) -> Starlette:
     """``tracer_provider`` overrides the one built from settings (tests pass an in-memory one)."""
@@ -60,6 +71,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     configure_logging(settings.log_level, settings.log_format)
     settings.check_security()
     container.pii()  # unreadable or malformed PII keys stop the start, not the first request
+    if (warning := plain_http_warning(settings)) is not None:
+        log.warning(warning)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

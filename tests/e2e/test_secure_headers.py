@@ -18,7 +18,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from config.asgi import api_options
+from config.asgi import api_options, plain_http_warning
 from config.serving import tls_options
 from config.settings import InsecureConfiguration, Settings
 from graphql_api.app import create_app
@@ -164,3 +164,13 @@ def test_serve_names_a_missing_certificate_file(tmp_path: Path) -> None:
     assert serve.returncode == 2
     assert "no such certificate or key file" in serve.stderr
     assert tls_options(None, None) == {}
+
+
+def test_prod_over_plain_http_without_a_tls_proxy_is_called_out(
+        identity_provider: IdentityProvider, tmp_path: Path) -> None:
+    auth = identity_provider.settings_overrides()
+    assert "plain HTTP" in (plain_http_warning(Settings(profile="prod", **auth)) or "")
+    assert plain_http_warning(Settings(profile="prod", behind_tls_proxy=True, **auth)) is None
+    certificate = tmp_path / "cert.pem"
+    assert plain_http_warning(Settings(profile="prod", ssl_certfile=certificate, **auth)) is None
+    assert plain_http_warning(Settings(profile="dev")) is None
