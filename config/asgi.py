@@ -42,6 +42,7 @@ def api_options(settings: Settings) -> ApiOptions:
         metrics=settings.metrics_enabled,
         read_attempts=settings.read_retry_attempts,
         max_body_bytes=settings.max_body_bytes,
+        max_in_flight=settings.max_in_flight,
         transport=TransportSecurity(
             hsts_max_age_s=settings.hsts_max_age_s,
             hsts_include_subdomains=settings.hsts_include_subdomains,

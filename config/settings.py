@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     idempotency_retention_h: float = Field(default=168.0, gt=0)
     max_directives: int = Field(default=8, ge=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # GraphQL requests running at once per worker (graphql_api/admission.py); 0: no bound.
+    max_in_flight: int = Field(default=64, ge=0)
 
     # Operability (README "Monitoring and resilience").
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")

@@ -29,6 +29,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from application.security import Unauthenticated
+from graphql_api.admission import AdmissionMiddleware
 from graphql_api.authentication import (
     TOKEN_EXPIRED_CLOSE_CODE,
     Authenticator,
@@ -69,6 +70,8 @@ class ApiOptions:
     connection_init_timeout_s: float = 5.0
     dev_anonymous: bool = False
     max_body_bytes: int = 1_048_576
+    # GraphQL requests running at once per worker; the rest wait (graphql_api/admission.py).
+    max_in_flight: int = 64
     # Security headers, HSTS and CORS (graphql_api/secure_headers.py).
     transport: TransportSecurity = field(default_factory=TransportSecurity)
 
@@ -235,8 +238,11 @@ def create_app(services: ApiServices, options: ApiOptions,
         routes.append(graphql.graphiql_page.route())
     known_paths = frozenset(route.path for route in routes)
     middleware = [
-        # Outermost first: the request id must exist before anything logs or measures; every
-        # response, refusals included, carries the security headers.
+        # Outermost first. Admission: a GraphQL request waits for its turn before anything
+        # else is spent on it (and is dropped unrun if its client left meanwhile).
+        Middleware(AdmissionMiddleware, max_in_flight=options.max_in_flight),
+        # Then the request id must exist before anything logs or measures; every response,
+        # refusals included, carries the security headers.
         Middleware(RequestIdMiddleware),
         Middleware(SecureHeadersMiddleware, security=options.transport),
         Middleware(AccessLogMiddleware, quiet_paths=PUBLIC_PATHS),
