@@ -331,6 +331,15 @@ def make_tls_files(directory: Path, owner: pwd.struct_passwd | None = None) -> T
     return files
 
 
+def run_cli(env: dict[str, str], *args: str) -> None:
+    """``loan-offers ARGS`` with ``env`` added to the environment (e.g. ``migrate`` before a
+    server starts); fails the test with the command's output unless it exits 0."""
+    binary = str(Path(sys.executable).with_name("loan-offers"))
+    result = subprocess.run([binary, *args], env={**os.environ, **env}, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 class UvicornServer:
     """The real service as ``loan-offers serve`` in a child process, on a free loopback port.
 

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.servers import UvicornServer
+from tests.servers import UvicornServer, run_cli
 
 REQUESTS = 40
-
-
-def cli(env: dict[str, str], *args: str) -> None:
-    binary = str(Path(sys.executable).with_name("loan-offers"))
-    result = subprocess.run([binary, *args], env={**os.environ, **env}, capture_output=True,
-                            text=True, timeout=120, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def graphql_requests(metrics_text: str) -> float:
@@ -35,8 +25,8 @@ def test_metrics_are_summed_over_workers(tmp_path: Path) -> None:
     metrics_dir.mkdir()
     env = {"LOAN_OFFERS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'mp.db'}",
            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    cli(env, "migrate")
-    cli(env, "seed", "--count", "20")
+    run_cli(env, "migrate")
+    run_cli(env, "seed", "--count", "20")
     server = UvicornServer(env, workers=2)
     try:
         server.start()

@@ -9,23 +9,15 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.servers import UvicornServer
+from tests.servers import UvicornServer, run_cli
 
 pytestmark = pytest.mark.slow
 CONNECTIONS = 64
-
-
-def cli(env: dict[str, str], *args: str) -> None:
-    binary = str(Path(sys.executable).with_name("loan-offers"))
-    result = subprocess.run([binary, *args], env={**os.environ, **env}, capture_output=True,
-                            text=True, timeout=120, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def ss(*args: str) -> str:
@@ -67,7 +59,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     metrics.mkdir()
     env = {"LOAN_OFFERS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'rp.db'}",
            "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
-    cli(env, "migrate")
+    run_cli(env, "migrate")
     return env
 
 
