@@ -74,6 +74,7 @@ def _engine(settings: Settings):
         pool_timeout=settings.db_pool_timeout_s,
         statement_timeout_ms=settings.db_statement_timeout_ms,
         connect_timeout_s=settings.db_connect_timeout_s,
+        ping_after_idle_s=settings.db_ping_after_idle_s,
     )
 
 

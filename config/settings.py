@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = Field(default=5.0, gt=0)
     db_statement_timeout_ms: int = Field(default=5000, ge=100)
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
+    # A pooled connection idle this long is pinged at checkout (adapters/sql/database.py).
+    db_ping_after_idle_s: float = Field(default=1.0, ge=0)
 
     cache_l1_ttl_s: float = Field(default=5.0, ge=0)
     cache_ttl_s: float = Field(default=300.0, ge=1)

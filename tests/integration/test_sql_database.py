@@ -72,3 +72,46 @@ def test_driverless_urls_get_the_async_driver(given: str, expected: str) -> None
 def test_sync_drivers_are_refused() -> None:
     with pytest.raises(ValueError, match="unsupported database URL"):
         create_engine("postgresql+psycopg2://u@h/db")
+
+
+async def _backend_pid(engine) -> int:
+    async with engine.connect() as connection:
+        return (await connection.execute(text("SELECT pg_backend_pid()"))).scalar()
+
+
+async def _terminate(postgres_url: str, pid: int) -> None:
+    other = create_engine(postgres_url, pool_size=1, max_overflow=0)
+    try:
+        async with other.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        await other.dispose()
+
+
+@pytest.mark.services
+async def test_an_idle_connection_dropped_by_the_server_is_replaced_unseen(
+        postgres_url: str) -> None:
+    """Idle past ``ping_after_idle_s``: pinged at checkout, and a dead one replaced."""
+    engine = create_engine(postgres_url, pool_size=1, max_overflow=0, ping_after_idle_s=0)
+    try:
+        first = await _backend_pid(engine)
+        await _terminate(postgres_url, first)  # a failover, or an idle timeout of a proxy
+        assert await _backend_pid(engine) != first  # no error: the ping found it dead
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.services
+async def test_a_connection_used_moments_ago_is_not_pinged(postgres_url: str) -> None:
+    """The other side of the trade: within ``ping_after_idle_s`` there is no ping, so a
+    connection killed meanwhile fails its statement (as a typed ``Unavailable``), and the pool
+    drops it so the next checkout reconnects."""
+    engine = create_engine(postgres_url, pool_size=1, max_overflow=0, ping_after_idle_s=3600)
+    try:
+        first = await _backend_pid(engine)
+        await _terminate(postgres_url, first)
+        with pytest.raises(Unavailable):
+            await _backend_pid(engine)
+        assert await _backend_pid(engine) != first
+    finally:
+        await engine.dispose()
