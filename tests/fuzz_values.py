@@ -32,7 +32,7 @@ TROUBLED_IDS = ("", "user-000001\x00", "\x00")
 BEHAVIOR_COUNTERS = ("offersViewed90d", "rateComparisons90d", "offersDeclined", "offersAccepted",
                      "appSessions30d", "loansRepaid", "productsHeld")
 EDGE_NUMBERS = ("0", "-1", "1", "0.0001", "1e308", "9223372036854775808", "-0.5", "100000000000",
-                "0.999999")
+                "0.999999", "1e-300", "2", "100", "-100")
 
 
 def _money(low: int, high: int) -> st.SearchStrategy[float]:
@@ -41,17 +41,17 @@ def _money(low: int, high: int) -> st.SearchStrategy[float]:
 
 @st.composite
 def policy_documents(draw: st.DrawFn) -> str:
-    """The default policy under another version, and sometimes with one number at an edge."""
+    """The default policy under another version, and sometimes with up to three numbers at an
+    edge (named in a comment first, so a failure report, long strings cut short, shows them)."""
     document = _VERSION.sub(f"version = {draw(st.integers(0, 9))}", DEFAULT_POLICY, count=1)
-    if draw(st.booleans()):
+    changed = []
+    for _ in range(draw(st.sampled_from((0, 1, 2, 3)))):
         numbers = list(_NUMBER.finditer(document))
         target = numbers[draw(st.integers(0, len(numbers) - 1))]
         edge = draw(st.sampled_from(EDGE_NUMBERS))
         document = document[:target.start()] + edge + document[target.end():]
-        line = document[:target.start()].count("\n")
-        # first, so that a failure report (long strings cut short) shows what changed
-        document = f"# fuzzed line {line + 2}: {document.splitlines()[line]}\n{document}"
-    return document
+        changed.append(document.splitlines()[document[:target.start()].count("\n")].strip())
+    return "".join(f"# fuzzed: {line}\n" for line in changed) + document
 
 
 def _recent_instants() -> st.SearchStrategy[str]:

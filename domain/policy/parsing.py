@@ -167,6 +167,11 @@ class _Reader:
         return result
 
 
+#: GraphQL's Int (and PostgreSQL's integer column) stop at 2**31 - 1: a version beyond it could
+#: be neither stored nor asked for.
+MAX_VERSION = 2**31 - 1
+
+
 def parse_policy_toml(text: str) -> PricingPolicy:
     try:
         data = tomllib.loads(text)
@@ -209,7 +214,7 @@ def parse_policy(data: Mapping[str, Any]) -> PricingPolicy:
     ]
     parts = {name: build(r, data) for name, build in builders}
     policy_fields = dict(
-        version=r.integer(data, "version", "policy", low=1),
+        version=r.integer(data, "version", "policy", low=1, high=MAX_VERSION),
         name=r.text(data, "name", "policy"),
         description=r.text(data, "description", "policy", default="(no description)"),
         validity_working_days=r.integer(data, "validity_working_days", "policy", low=3, high=30),

@@ -19,6 +19,8 @@ from domain.applicant import CreditProfile, EmploymentType
 from domain.policy.model import ScoreBin, Scorecard, ScorecardAttribute
 from domain.slotted import fast_init
 
+MAX_PD = 1.0 - 1e-9
+
 
 @fast_init
 @dataclass(frozen=True, slots=True)
@@ -34,7 +36,9 @@ class ScoreScaling:
         x = (score - self.offset) / self.factor
         if x > 700.0:  # exp() overflows past ~709 (a far-off score); the PD is ~1e-304 by then
             return 0.0
-        return 1.0 / (1.0 + math.exp(x))
+        # Never exactly 1 (a score ~37 factors below the offset rounds to it): the break-even
+        # rate divides by 1 - PD. Such a PD prices far above any cap, so the applicant is declined.
+        return min(1.0 / (1.0 + math.exp(x)), MAX_PD)
 
     def score_for_odds(self, odds_good: float) -> float:
         return self.offset + self.factor * math.log(odds_good)

@@ -89,6 +89,28 @@ async def test_a_draft_scorecard_with_astronomical_points_simulates(api: Api) ->
     assert 0 <= body["data"]["simulatePolicy"]["draft"]["approvalRate"] <= 1
 
 
+async def test_a_draft_that_makes_every_pd_one_simulates(api: Api) -> None:
+    """``base_score = 1e308`` rounded every PD to 1.0 and the break-even rate divided by
+    1 - PD (ZeroDivisionError)."""
+    draft = (DEFAULT_POLICY.replace("version = 1", "version = 93")
+             .replace("base_score = 600", "base_score = 1e308"))
+    body = await api("query($d: String!) { simulatePolicy(draft: $d, sampleSize: 20) "
+                     "{ draft { approvalRate } } }", d=draft)
+    assert "errors" not in body, body
+    offers = await api("query($d: String!) { validatePolicy(draft: $d) { valid } }", d=draft)
+    assert offers["data"]["validatePolicy"]["valid"] is True
+
+
+async def test_a_draft_version_beyond_int_is_bad_input(api: Api) -> None:
+    """``version = 9223372036854775808`` overflowed the version column in savePolicyDraft."""
+    before = await api(VERSIONS)
+    draft = DEFAULT_POLICY.replace("version = 1", "version = 9223372036854775808")
+    error = await api.refused("mutation($d: String!) { savePolicyDraft(draft: $d) { version } }",
+                              "draft", d=draft)
+    assert error["extensions"]["problems"][0]["path"] == "policy.version"
+    assert await api(VERSIONS) == before
+
+
 # --- NUL characters (PostgreSQL refuses them in text columns) -------------------------------
 
 async def test_nul_in_a_variable_is_bad_input_and_the_applicant_is_unchanged(api: Api) -> None:

@@ -226,3 +226,13 @@ def test_a_nul_character_in_any_text_is_named_by_its_path(policy_text):
         parse_policy_toml(text)
     assert raised.value.errors == ["policy.name: contains a NUL character (U+0000)",
                                    "adjustments[0].reason: contains a NUL character (U+0000)"]
+
+
+def test_a_version_beyond_graphql_int_is_refused(policy_text):
+    """Found by the schema fuzzer: version = 2**63 passed validation, then overflowed the
+    database's integer column in savePolicyDraft."""
+    for version in (2**31, 2**63):
+        with pytest.raises(PolicyValidationError) as raised:
+            parse_policy_toml(policy_text.replace("version = 1", f"version = {version}"))
+        assert raised.value.errors == [f"policy.version: must be <= 2147483647, got {version}"]
+    assert parse_policy_toml(policy_text.replace("version = 1", f"version = {2**31 - 1}")).version

@@ -13,7 +13,7 @@ from domain.applicant import EmployerCategory
 from domain.policy.model import Scorecard
 from domain.reasons import MAX_REASON_CODES
 from domain.risk.assessment import assess_risk
-from domain.risk.scorecard import ScoreScaling, existing_foir, score_applicant
+from domain.risk.scorecard import MAX_PD, ScoreScaling, existing_foir, score_applicant
 from tests.strategies import credit_profiles
 
 
@@ -134,4 +134,12 @@ def test_pd_of_a_far_off_score_is_a_probability_not_an_overflow(score):
     overflow (OverflowError) inside simulatePolicy; the logistic now saturates at 0 or 1."""
     scaling = ScoreScaling(factor=20 / math.log(2), offset=600 - 20 / math.log(2) * math.log(50))
     pd = scaling.probability_of_default(score)
-    assert pd == (1.0 if score < 0 else 0.0)
+    assert pd == (MAX_PD if score < 0 else 0.0)
+
+
+def test_pd_is_never_exactly_one():
+    """Found by fuzzing policies: a draft with base_score 1e308 rounded every PD to 1.0, and the
+    break-even rate, which divides by 1 - PD, raised ZeroDivisionError."""
+    scaling = ScoreScaling.of(Scorecard(base_score=1e308, base_odds=50, pdo=20, base_points=0,
+                                        attributes=()))
+    assert scaling.probability_of_default(600) == MAX_PD < 1.0
