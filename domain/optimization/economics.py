@@ -61,10 +61,9 @@ class ExposureFactors:
 
 def exposure_factors(pd: float, tenures: np.ndarray | list[int], reference_rate: float,
                      discount_rate: float, periods_per_year: int = 12) -> ExposureFactors:
-    horizon = max(tenures) if isinstance(tenures, list) else int(np.max(tenures))
-    tenures = np.asarray(tenures, dtype=np.int64)
-    k, k_minus_1, discount = _periods(int(horizon), discount_rate, periods_per_year)
-    n = tenures.astype(np.float64)[:, None]
+    key = tuple(tenures) if isinstance(tenures, list) else tuple(np.asarray(tenures).tolist())
+    grid = _tenure_grid(key, discount_rate, periods_per_year)
+    k_minus_1, discount, n = grid.k_minus_1, grid.discount, grid.n
     i = reference_rate / periods_per_year
     # Below ~1e-12 a month, (1 + i)**n - 1 loses every digit to rounding (0/0 at machine
     # epsilon); the straight-line zero-rate balance is then exact to within that rounding.
@@ -73,20 +72,48 @@ def exposure_factors(pd: float, tenures: np.ndarray | list[int], reference_rate:
         balance = (growth_n - (1.0 + i) ** k_minus_1) / (growth_n - 1.0)  # b[k-1]
     else:
         balance = (n - k_minus_1) / n
-    active = k <= n
-    balance = np.where(active, balance, 0.0)
+    balance = np.where(grid.active, balance, 0.0)
     hazard = 1.0 - (1.0 - pd) ** (1.0 / periods_per_year)
     survival_prev = (1.0 - hazard) ** k_minus_1
     survival = survival_prev * (1.0 - hazard)
-    year_fraction = 1.0 / periods_per_year
-    # Products taken left to right as before (discount * survival first), each once.
+    # Products taken left to right as before (discount * survival first), each once; the
+    # three sums over the months in one reduction (each row of the stack is summed exactly as
+    # a row of its own would be), scaled by one column (x * 1.0 == x for H).
     discounted_prev = discount * survival_prev
-    return ExposureFactors(
-        tenures=tenures,
-        interest_exposure=(discount * survival * balance).sum(axis=1) * year_fraction,
-        funding_exposure=(discounted_prev * balance).sum(axis=1) * year_fraction,
-        expected_loss_exposure=(discounted_prev * hazard * balance).sum(axis=1),
-    )
+    weights = np.array([discount * survival, discounted_prev, discounted_prev * hazard])
+    a, b, h = _sum(weights[:, None, :] * balance, axis=2) * grid.scale
+    return ExposureFactors(tenures=grid.tenures, interest_exposure=a, funding_exposure=b,
+                           expected_loss_exposure=h)
+
+
+_sum = np.add.reduce  # ndarray.sum without its Python wrapper
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class _TenureGrid:
+    """What the exposure factors of a set of tenures share across applicants (read-only)."""
+
+    tenures: np.ndarray     # int64
+    n: np.ndarray           # the tenures as a float column
+    k_minus_1: np.ndarray   # periods k - 1 = 0..horizon - 1
+    discount: np.ndarray    # (1 + d/p)^-k
+    active: np.ndarray      # (tenures, periods): k <= n
+    scale: np.ndarray       # (3, 1): year fraction for A and B, 1 for H
+
+
+@lru_cache(maxsize=256)
+def _tenure_grid(tenures: tuple[int, ...], discount_rate: float, periods_per_year: int
+                 ) -> _TenureGrid:
+    k, k_minus_1, discount = _periods(max(tenures), discount_rate, periods_per_year)
+    tenure_array = np.asarray(tenures, dtype=np.int64)
+    n = tenure_array.astype(np.float64)[:, None]
+    year_fraction = 1.0 / periods_per_year
+    grid = _TenureGrid(tenures=tenure_array, n=n, k_minus_1=k_minus_1, discount=discount,
+                       active=k <= n, scale=np.array([[year_fraction], [year_fraction], [1.0]]))
+    for array in (grid.tenures, grid.n, grid.active, grid.scale):
+        array.flags.writeable = False
+    return grid
 
 
 @lru_cache(maxsize=64)

@@ -252,15 +252,25 @@ def _round_inside(rate: np.ndarray, low: np.ndarray, high: np.ndarray, step: int
     """Round to the step in bps, then move inward if rounding left [low, high]."""
     bps = np.rint(rate / BPS / step) * step
     low_bps, high_bps = low / BPS, high / BPS
-    # Rounding rarely leaves the range: move rows only when some did.
-    below = bps < low_bps - 1e-6
-    if below.any():
+    lowest, highest = low_bps - 1e-6, high_bps + 1e-6
+    ok = (bps >= lowest) & (bps <= highest)
+    # Rounding rarely leaves the range: when every row is inside, none is moved (a row is
+    # moved only when below ``lowest`` or above ``highest``, i.e. not ok).
+    if _all(ok):
+        return bps.astype(np.int64), ok
+    below = bps < lowest
+    if _any(below):
         bps = np.where(below, np.ceil(low_bps / step - 1e-9) * step, bps)
-    above = bps > high_bps + 1e-6
-    if above.any():
+    above = bps > highest
+    if _any(above):
         bps = np.where(above, np.floor(high_bps / step + 1e-9) * step, bps)
-    ok = (bps >= low_bps - 1e-6) & (bps <= high_bps + 1e-6)
+    ok = (bps >= lowest) & (bps <= highest)
     return bps.astype(np.int64), ok
+
+
+# The reductions behind ndarray.all/any/sum, called without their Python wrappers (which
+# cost more than the reduction on a family's few dozen rows).
+_all, _any, _sum = np.logical_and.reduce, np.logical_or.reduce, np.add.reduce
 
 
 def _as_float_or_array(value: np.ndarray | float) -> np.ndarray | float:
@@ -283,9 +293,9 @@ def price_rows(policy: PricingPolicy, rows: PricingRows) -> PricedRows:
     banded = np.minimum(np.maximum(r_star, min_roi), max_roi)
 
     rule_deltas = _rule_deltas(policy, rows)
-    discounts = np.minimum(rule_deltas, 0).sum(axis=0)
+    discounts = _sum(np.minimum(rule_deltas, 0), axis=0)
     discount_cap = np.maximum(0.0, -discounts - rates.max_total_discount_bps)
-    adjusted = banded + (rule_deltas.sum(axis=0) + discount_cap) * BPS
+    adjusted = banded + (_sum(rule_deltas, axis=0) + discount_cap) * BPS
 
     floor = np.maximum(min_roi, r0 + econ.min_margin)
     ceiling = max_roi
