@@ -40,8 +40,14 @@ def emi_paise(principal_paise: Paise, roi_percent: Decimal, tenure_months: int) 
 
     With ``i = a/b`` the formula is ``P*a*(a+b)^n / (b*((a+b)^n - b^n))``: pure integers.
     """
-    _check_loan(principal_paise, tenure_months)
+    check_loan(principal_paise, tenure_months)
     a, b = monthly_rate_terms(roi_percent)
+    return emi_from_terms(principal_paise, a, b, tenure_months)
+
+
+def emi_from_terms(principal_paise: Paise, a: int, b: int, tenure_months: int) -> Paise:
+    """:func:`emi_paise` for a checked loan whose monthly rate is ``a / b``
+    (:func:`monthly_rate_terms`): for callers that need the terms themselves too."""
     if a == 0:
         return div_round_half_up(principal_paise, tenure_months)
     numerator, denominator = _annuity_ratio(a, b, tenure_months)
@@ -78,7 +84,7 @@ def emi_float(principal: Any, annual_rate: Any, n: int) -> Any:
     return principal / annuity_factor(annual_rate, n)
 
 
-def _check_loan(principal_paise: int, tenure_months: int) -> None:
+def check_loan(principal_paise: int, tenure_months: int) -> None:
     if principal_paise <= 0:
         raise ValueError(f"principal must be positive, got {principal_paise} paise")
     if tenure_months < 1:

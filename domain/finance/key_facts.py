@@ -125,13 +125,14 @@ def _disbursal(principal: Paise, roi: Decimal, tenure: int, fee: Paise, gst_rate
 def _validate(
     principal: int, roi: Decimal, tenure: int, fee: int, gst_rate: Decimal, other: int
 ) -> None:
-    for name, amount in (
-        ("principal", principal),
-        ("processing fee", fee),
-        ("other charges", other),
-    ):
-        if type(amount) is not int and (not isinstance(amount, int) or isinstance(amount, bool)):
-            raise TypeError(f"{name} must be an int number of paise, got {amount!r}")
+    if not type(principal) is type(fee) is type(other) is int:  # plain ints: nothing to check
+        for name, amount in (
+            ("principal", principal),
+            ("processing fee", fee),
+            ("other charges", other),
+        ):
+            if type(amount) is not int and (not isinstance(amount, int) or isinstance(amount, bool)):
+                raise TypeError(f"{name} must be an int number of paise, got {amount!r}")
     if principal <= 0:
         raise ValueError(f"principal must be positive, got {principal} paise")
     if not isinstance(tenure, int) or not 1 <= tenure <= MAX_TENURE_MONTHS:

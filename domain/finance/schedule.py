@@ -14,7 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from domain.finance.instalment import emi_paise, monthly_rate_terms
+from domain.finance.instalment import (
+    check_loan,
+    emi_from_terms,
+    emi_paise,
+    monthly_rate_terms,
+)
 from domain.finance.money import Paise
 from domain.slotted import fast_init
 
@@ -122,8 +127,9 @@ def schedule_totals(principal_paise: Paise, roi_percent: Decimal, tenure_months:
     ``2b`` is ``2b`` times itself), one floor division a month. The principal parts repay the
     principal, so total interest = instalments - principal.
     """
-    emi = emi_paise(principal_paise, roi_percent, tenure_months)
-    a, b = monthly_rate_terms(roi_percent)
+    check_loan(principal_paise, tenure_months)
+    a, b = monthly_rate_terms(roi_percent)  # once: emi_paise would look them up again
+    emi = emi_from_terms(principal_paise, a, b, tenure_months)
     growth, offset, twice_b = 2 * (a + b), b - 2 * b * emi, 2 * b
     balance = principal_paise
     # Two months per pass: the loop's own bookkeeping costs as much as a month's arithmetic.
