@@ -340,6 +340,12 @@ def run_cli(env: dict[str, str], *args: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process group ``process`` leads (it was started with a new session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
 class UvicornServer:
     """The real service as ``loan-offers serve`` in a child process, on a free loopback port.
 
@@ -382,8 +388,11 @@ class UvicornServer:
         if self.tls is not None:
             command += ["--ssl-certfile", str(self.tls.cert), "--ssl-keyfile", str(self.tls.key)]
         with self.log.open("ab") as log:
+            # Its own process group: a SIGKILL reaches uvicorn's worker processes too (killed
+            # alone, the supervisor left its workers running, orphaned, after every test run).
             self._process = subprocess.Popen(command, env=self.env, stdout=log,
-                                             stderr=subprocess.STDOUT, cwd=_PROJECT_ROOT)
+                                             stderr=subprocess.STDOUT, cwd=_PROJECT_ROOT,
+                                             start_new_session=True)
         deadline = time.monotonic() + timeout
         while not self._answers("/livez"):
             if self._process.poll() is not None or time.monotonic() > deadline:
@@ -405,12 +414,16 @@ class UvicornServer:
         if process is None:
             return None
         if process.poll() is None:
-            process.send_signal(sig)
+            if sig == signal.SIGKILL:
+                _kill_group(process)
+            else:
+                process.send_signal(sig)
             try:
                 process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                process.kill()
+                _kill_group(process)
                 process.wait(timeout=10)
+        _kill_group(process)  # workers a crashed or killed supervisor left behind
         return process.returncode
 
     def close(self) -> None:
