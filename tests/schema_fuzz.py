@@ -138,6 +138,29 @@ def id_values(real: list[str]) -> st.SearchStrategy:
                      st.integers().map(nodes.Int))
 
 
+#: After fuzzing, everything the mutations may have stored is read back in full: a mutation that
+#: stored what it cannot read again (a value no type can carry, a broken row) fails here.
+READ_BACK = {
+    "applicant": """query($u: ID!) { applicant(userId: $u) { userId
+      personal { fullName dateOfBirth phone email pan address }
+      credit { monthlyIncome existingEmi employmentType employerCategory monthsInCurrentJob
+               creditHistoryMonths bureauScore delinquencies24m enquiries6m creditUtilisation
+               residenceType hasWriteOff }
+      behavior { offersViewed90d rateComparisons90d offersDeclined offersAccepted appSessions30d
+                 daysSinceLastActive loansRepaid productsHeld }
+      historySummary { offersSeen answers accepted declined lapsed lastAcceptedAt } } }""",
+    "offerHistory": """query($u: ID!) { offerHistory(userId: $u, first: 100) { totalCount
+      edges { node { offerId userId roi amount tenure processingFee gstOnFee netDisbursal rank
+        conversionProbability riskImpact emi apr totalInterest totalPayable expectedProfit
+        validUntil createdAt status policyVersion replacedBy
+        explanation { summary breakEvenRoi adjustments { rule deltaBps reason } } } } } }""",
+    "loanOffers": """query($u: ID!) { loanOffers(request: {userId: $u}) { decision policyVersion
+      offers { offerId roi apr emi } reasons { code } risk { riskBand } } }""",
+}
+POLICIES = """{ policyVersions { version name active publishedAt }
+  challenger: challengerFigures { experiment { experimentId running } arms { arm answers } } }"""
+
+
 def _check(label: str, response: httpx.Response, report: FuzzReport,
            exceptions: _ServerExceptions, query: str) -> None:
     report.cases[label] += 1
@@ -194,4 +217,19 @@ async def run_schema_fuzz(app: ASGIApp, identity: IdentityProvider, rounds: int,
                 for operation in operations:
                     await asyncio.to_thread(_fuzz_operation, operation, round_number, cases,
                                             values, send, report, exceptions)
+            await _read_back(client, headers, users, report, exceptions)
     return report
+
+
+async def _read_back(client: httpx.AsyncClient, headers: dict[str, str], users: list[str],
+                     report: FuzzReport, exceptions: _ServerExceptions) -> None:
+    async def read(label: str, query: str, **variables: object) -> None:
+        response = await client.post("/graphql", headers=headers,
+                                     json={"query": query, "variables": variables})
+        _check(f"read back {label}", response, report, exceptions, f"{query}\n{variables}")
+
+    for user in users:
+        for label, query in READ_BACK.items():
+            await read(label, query, u=user)
+    # NOT_FOUND is fine when no experiment ran; an unreadable version or experiment is not
+    await read("policies", POLICIES)
