@@ -8,12 +8,10 @@ Legitimate documents use a few ``@include``/``@skip``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import cache
 
 from graphql import DocumentNode, ValidationRule, Visitor, visit
 from graphql.validation.validate import ValidationAbortedError
-from strawberry.extensions import SchemaExtension
 
 
 class _DirectiveCounter(Visitor):
@@ -43,15 +41,3 @@ def directive_limit_rule(max_directives: int) -> type[ValidationRule]:
                     extensions={"code": "GRAPHQL_VALIDATION_FAILED"})
 
     return MaxDirectivesRule
-
-
-class MaxDirectivesLimiter(SchemaExtension):
-    """Runs the cap first among the validation rules (``AddValidationRules`` would append it)."""
-
-    def __init__(self, max_directives: int) -> None:
-        self.rule = directive_limit_rule(max_directives)
-
-    def on_operation(self) -> Iterator[None]:
-        self.execution_context.validation_rules = (
-            self.rule, *self.execution_context.validation_rules)
-        yield

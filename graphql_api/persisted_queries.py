@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Iterator
 
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 SUPPORTED_VERSION = 1
 
@@ -52,35 +51,26 @@ def _error(code: str, message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": code})
 
 
-class PersistedQueries(SchemaExtension):
-    """Resolves ``extensions.persistedQuery`` into the operation's document (before parsing)."""
-
-    def __init__(self, store: PersistedQueryStore) -> None:
-        self.store = store
-
-    def on_operation(self) -> Iterator[None]:
-        context = self.execution_context
-        persisted = (context.operation_extensions or {}).get("persistedQuery")
-        if persisted is not None:
-            self._resolve(persisted)
-        yield
-
-    def _resolve(self, persisted: object) -> None:
-        context = self.execution_context
-        if not isinstance(persisted, dict) or persisted.get("version") != SUPPORTED_VERSION:
-            raise _error("PERSISTED_QUERY_NOT_SUPPORTED",
-                         f"persistedQuery: only version {SUPPORTED_VERSION} is supported")
-        digest = persisted.get("sha256Hash")
-        if not isinstance(digest, str) or len(digest) != 64:
-            raise _error("BAD_USER_INPUT", "persistedQuery.sha256Hash must be 64 hex digits")
-        digest = digest.lower()
-        if context.query:
-            if hashlib.sha256(context.query.encode()).hexdigest() != digest:
-                raise _error("PERSISTED_QUERY_HASH_MISMATCH",
-                             "persistedQuery.sha256Hash is not the SHA-256 of the query")
-            self.store.put(digest, context.query)
-            return
-        document = self.store.get(digest)
-        if document is None:
-            raise _error("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")
-        context.query = document
+def resolve_persisted_query(context: ExecutionContext, store: PersistedQueryStore) -> None:
+    """Before parsing (``document_setup.DocumentSetup``): ``extensions.persistedQuery`` into the
+    operation's document, or the protocol's typed errors."""
+    persisted = (context.operation_extensions or {}).get("persistedQuery")
+    if persisted is None:
+        return
+    if not isinstance(persisted, dict) or persisted.get("version") != SUPPORTED_VERSION:
+        raise _error("PERSISTED_QUERY_NOT_SUPPORTED",
+                     f"persistedQuery: only version {SUPPORTED_VERSION} is supported")
+    digest = persisted.get("sha256Hash")
+    if not isinstance(digest, str) or len(digest) != 64:
+        raise _error("BAD_USER_INPUT", "persistedQuery.sha256Hash must be 64 hex digits")
+    digest = digest.lower()
+    if context.query:
+        if hashlib.sha256(context.query.encode()).hexdigest() != digest:
+            raise _error("PERSISTED_QUERY_HASH_MISMATCH",
+                         "persistedQuery.sha256Hash is not the SHA-256 of the query")
+        store.put(digest, context.query)
+        return
+    document = store.get(digest)
+    if document is None:
+        raise _error("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")
+    context.query = document

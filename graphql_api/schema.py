@@ -12,23 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import strawberry
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-)
-from strawberry.extensions.disable_introspection import DisableIntrospection
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import MaxAliasesLimiter, ParserCache, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from graphql_api.access_control import AccessControl, DocumentAnalyser
-from graphql_api.directive_limit import MaxDirectivesLimiter
+from graphql_api.directive_limit import directive_limit_rule
+from graphql_api.document_setup import DocumentSetup
 from graphql_api.errors import MaskUnexpectedErrors
 from graphql_api.fast_completion import FastCompletionExecutor
 from graphql_api.metrics import GraphQLMetrics
-from graphql_api.persisted_queries import PersistedQueries, PersistedQueryStore
+from graphql_api.persisted_queries import PersistedQueryStore
 from graphql_api.resolvers.applicants import ApplicantMutations, ApplicantQueries
 from graphql_api.resolvers.behavior_events import BehaviorEventMutations
 from graphql_api.resolvers.challenger import ChallengerMutations, ChallengerQueries
@@ -78,25 +73,24 @@ def build_schema(options: SchemaOptions) -> strawberry.Schema:
                    *MaxAliasesLimiter(max_alias_count=options.max_aliases).validation_rules)
     validations = TextValidationCache(maxsize=1024)
     analyser: list[DocumentAnalyser] = []  # bound once the schema exists (it needs the types)
+    # The directive cap runs first (one error, before any per-directive work), the limits and
+    # the introspection ban after graphql-core's own rules.
+    first_rules = (directive_limit_rule(options.max_directives),)
+    last_rules = (*limit_rules,
+                  *(() if options.introspection else (NoSchemaIntrospectionCustomRule,)))
+    store = PersistedQueryStore(options.persisted_queries) if options.persisted_queries else None
     extensions: list = [
         GraphQLMetrics,  # first: it must see errors after masking has coded them
         MaskUnexpectedErrors,
-        lambda: AddValidationRules(list(limit_rules)),
+        lambda: DocumentSetup(first_rules, last_rules, options.max_tokens, store),
         # NUL characters in text inputs: refused before authorisation looks anything up.
         RefuseNulCharacters,
         # Authorisation (authorization.py), rate budget, audit: before any resolver runs.
         lambda: AccessControl(analyser[0]),
-        lambda: MaxTokensLimiter(max_token_count=options.max_tokens),
-        lambda: MaxDirectivesLimiter(max_directives=options.max_directives),
         # Bounded: an attacker sending endless distinct documents must not grow memory.
         lambda: ParserCache(maxsize=1024),
         lambda: ValidationByText(validations),
     ]
-    if options.persisted_queries:
-        store = PersistedQueryStore(options.persisted_queries)
-        extensions.append(lambda: PersistedQueries(store))
-    if not options.introspection:
-        extensions.append(DisableIntrospection)
     if options.tracing:
         from strawberry.extensions.tracing import OpenTelemetryExtension
 
