@@ -54,12 +54,12 @@ from application.errors import NotFound
 from application.security import Principal, Role, Unauthenticated
 from application.use_cases.generate_offers import GenerateOffersCommand
 from benchmarks import baseline_app
+from benchmarks.domain_bench import NOW, RESULTS_DIR, load_policy
 from benchmarks.workload import AMOUNTS, BASELINE, LOAN_OFFERS, TENURES, _sha256
 from config.logging import configure_logging
 from domain.applicant import LoanRequest
 from domain.offer_engine import InvalidLoanRequest, generate_offer_set
 from domain.offers import OfferSet
-from domain.policy.parsing import parse_policy_toml
 from graphql_api.app import ApiOptions, create_app
 from graphql_api.context import ApiServices
 from graphql_api.schema import SchemaOptions
@@ -70,10 +70,6 @@ DEFAULT_ROUNDS = 5
 USERS = 200
 WARM_UP = 200
 PROFILE_TOP = 40
-NOW = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
-ROOT = Path(__file__).resolve().parents[1]
-POLICY_FILE = ROOT / "config" / "policies" / "default.toml"
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: The HTTP benchmark's caller: a loan officer who may also read the lender's economics.
 BENCH_ROLES = frozenset({Role.AGENT, Role.ANALYST})
 
@@ -83,7 +79,7 @@ Key = tuple[str, Decimal | None, int | None]
 def price_offer_sets(users: int = USERS, seed: int = 7) -> dict[Key, OfferSet]:
     """The offer sets the workload asks for, priced once by the real pricing core:
     per user, the full grid and one (amount, tenure) drawn as the HTTP workload draws them."""
-    policy = parse_policy_toml(POLICY_FILE.read_text())
+    policy = load_policy()
     rng = random.Random(seed)
     counter = itertools.count(1)
 
