@@ -3,7 +3,8 @@
 What is measured
     ``deploy.cluster.Cluster`` (what ``make cluster`` starts) in a temporary directory: PostgreSQL,
     Redis, two ``loan-offers serve`` replicas (prod profile unless ``LOAN_OFFERS_PROFILE`` says
-    otherwise) and nginx, all on loopback. A closed-loop load generator in this process keeps
+    otherwise; with the benchmark's identity provider and its own PII keys, each request
+    carrying a real bearer token) and nginx, all on loopback. A closed-loop load generator keeps
     ``--concurrency`` keep-alive connections to nginx busy with ``loanOffers`` (the README's field
     set, users rotated over the seeded portfolio: every request prices, persists an offer set
     and publishes an event) for ``--seconds``, ``--rounds`` times after a warm-up.
@@ -49,6 +50,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
+from adapters.crypto.keys import generate_index_key, generate_key_entry  # noqa: E402
+from benchmarks.identity import BenchIdentity  # noqa: E402
 from deploy.cluster import Cluster  # noqa: E402
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "cluster.json"
@@ -103,16 +106,18 @@ def _body(user: str) -> bytes:
 
 
 async def _connection(port: int, deadline: float, users: list[str], offset: int,
-                      result: Round) -> None:
+                      result: Round, identity: BenchIdentity) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     n = offset
     try:
         while time.monotonic() < deadline:
-            body = _body(users[n % len(users)])
+            user = users[n % len(users)]
+            body = _body(user)
             n += 7
             request = (b"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                        b"Content-Type: application/json\r\n"
-                       + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                       + f"Authorization: {identity.headers(user)['Authorization']}\r\n"
+                         f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
             started = time.monotonic()
             writer.write(request)
             status, headers, payload = await _response(reader)
@@ -189,7 +194,8 @@ def _postgres_pid(cluster: Cluster) -> int | None:
     return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
 
 
-async def _round(cluster: Cluster, seconds: float, concurrency: int) -> Round:
+async def _round(cluster: Cluster, identity: BenchIdentity, seconds: float,
+                 concurrency: int) -> Round:
     state = cluster.state
     assert state is not None
     groups = {"replicas": [r.pid for r in state.replicas if r.pid],
@@ -202,7 +208,7 @@ async def _round(cluster: Cluster, seconds: float, concurrency: int) -> Round:
     users = [f"user-{i:06d}" for i in range(1, SEEDED + 1)]
     started = time.monotonic()
     deadline = started + seconds
-    await asyncio.gather(*(_connection(state.nginx_port, deadline, users, i, result)
+    await asyncio.gather(*(_connection(state.nginx_port, deadline, users, i, result, identity)
                            for i in range(concurrency)))
     result.seconds = time.monotonic() - started
     result.cpu = {k: _cpu_seconds(v) - before[k] for k, v in groups.items()}
@@ -221,17 +227,23 @@ def _rss_mb(pid: int) -> float:
 def run(rounds: int = DEFAULT_ROUNDS, seconds: float = DEFAULT_SECONDS,
         concurrency: int = DEFAULT_CONCURRENCY, output: Path = RESULTS, **_: Any) -> dict:
     base = Path(tempfile.mkdtemp(prefix="loan-offers-bench-"))
+    # The prod profile verifies bearer tokens and seals personal data: the cluster gets the
+    # benchmark's identity provider (a token per customer) and fresh PII keys of its own.
+    identity = BenchIdentity(base)
     cluster = Cluster(base, nginx_port=0, replicas=2, seed=SEEDED,
                       env={"LOAN_OFFERS_PROFILE": os.environ.get("LOAN_OFFERS_PROFILE", "prod"),
-                           "LOAN_OFFERS_LOG_LEVEL": "WARNING"})
+                           "LOAN_OFFERS_LOG_LEVEL": "WARNING",
+                           "LOAN_OFFERS_PII_KEYS": generate_key_entry("bench"),
+                           "LOAN_OFFERS_PII_INDEX_KEY": generate_index_key(),
+                           **identity.settings()})
     load_before = os.getloadavg()
     try:
         print(f"starting the cluster in {base} ...", flush=True)
         cluster.start()
-        asyncio.run(_round(cluster, WARMUP_SECONDS, concurrency))
+        asyncio.run(_round(cluster, identity, WARMUP_SECONDS, concurrency))
         results = []
         for index in range(rounds):
-            summary = asyncio.run(_round(cluster, seconds, concurrency)).summary()
+            summary = asyncio.run(_round(cluster, identity, seconds, concurrency)).summary()
             results.append(summary)
             print(f"round {index + 1}: {summary['requests_per_s']} req/s, "
                   f"{summary['requests_per_app_cpu_second']} req per app CPU-s, "
