@@ -299,6 +299,19 @@ class HistoryCache(Protocol):
     async def invalidate_all(self) -> None: ...
 
 
+class ApplicantHistoryCache(Protocol):
+    """The applicant cache and the history cache read together, for a request that needs both.
+
+    ``read(user_id)`` returns exactly what ``ApplicantCache.get(user_id)`` and
+    ``HistoryCache.read(user_id)`` would (applicant or ``None``, summary or ``None``, token),
+    with the same counting, failing open and invalidation guarantees, in one backend round
+    trip where both live on the same backend.
+    """
+
+    async def read(self, user_id: str
+                   ) -> tuple[Applicant | None, OfferHistorySummary | None, HistoryToken]: ...
+
+
 class EventPublisher(Protocol):
     """Delivers offer events to every subscriber of the user, on every server process sharing
     the same backend. Publishing never raises for a missing subscriber."""

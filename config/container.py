@@ -21,6 +21,7 @@ from adapters.auth.jwt_verifier import (
 )
 from adapters.auth.token_issuer import SigningKey, TokenIssuer, load_private_key
 from adapters.cache.applicant_cache import REDIS_NAMESPACE, AiocacheApplicantCache
+from adapters.cache.combined_read import CombinedApplicantHistoryRead
 from adapters.cache.history_cache import InProcessHistoryCache, RedisHistoryCache
 from adapters.cache.invalidation_bus import RedisInvalidationBus
 from adapters.events.in_process import InProcessEventBus
@@ -234,6 +235,8 @@ class Container(containers.DeclarativeContainer):
         history=history_cache,
         cipher=pii.provided.cipher,
     )
+    applicant_history_cache = providers.Singleton(CombinedApplicantHistoryRead, applicant_cache,
+                                                  history_cache)
     events = providers.Singleton(_event_bus, settings)
 
     applicant_reader = providers.Singleton(ApplicantReader, uow_factory, applicant_cache)
@@ -256,7 +259,7 @@ class Container(containers.DeclarativeContainer):
     generate_offers = providers.Singleton(GenerateOffers, uow_factory, applicant_reader,
                                           policy_source, events, clock, ids, history_reader,
                                           metrics=offer_metrics, router=policy_router,
-                                          writer=offer_set_writer)
+                                          writer=offer_set_writer, both=applicant_history_cache)
     get_offer = providers.Singleton(GetOffer, uow_factory, clock)
     offer_history = providers.Singleton(GetOfferHistory, uow_factory, applicant_reader, clock,
                                         settings.provided.max_page_size)

@@ -189,7 +189,36 @@ class AiocacheApplicantCache:
     # --- applicants -------------------------------------------------------------------------
 
     async def get(self, user_id: str) -> Applicant | None:
-        held = await self._get(self.key(user_id), self._sealer.from_json)
+        return self._open(await self._get(self.key(user_id), self._sealer.from_json), user_id)
+
+    # --- the steps of ``get``, for a caller reading Redis itself (``combined_read``) ---------
+
+    async def get_local(self, user_id: str) -> Applicant | None:
+        """L1 only: the applicant on a hit (counted), ``None`` otherwise (not counted)."""
+        held = await self._get_l1(self.key(user_id))
+        return None if held is None else self._open(held, user_id)
+
+    def l2_key(self, user_id: str) -> str | None:
+        """The Redis key of the user's entry, or ``None`` when there is no Redis level or it
+        is skipped after an error (the caller then uses ``get``)."""
+        if self._l2 is None or self._monotonic() < self._l2_down_until:
+            return None
+        return self._l2.build_key(self.key(user_id))
+
+    async def from_l2(self, user_id: str, raw: bytes | str | None) -> Applicant | None:
+        """What ``get`` returns once L1 missed and Redis answered ``raw`` for ``l2_key``."""
+        self._l2_down_until = 0.0
+        held = await self._decode_l2(self.key(user_id), raw, self._sealer.from_json)
+        return self._open(held, user_id)
+
+    def l2_failed(self, operation: str, exc: BaseException) -> None:
+        """A caller's read of ``l2_key`` failed: count it (an error and a miss, as ``get``
+        would), skip Redis for ``retry_after``."""
+        self._count_error(operation, exc)
+        self.stats.miss()
+        self._l2_down_until = self._monotonic() + self._retry_after
+
+    def _open(self, held: _SealedApplicant | None, user_id: str) -> Applicant | None:
         if held is None:
             return None
         try:
@@ -271,23 +300,36 @@ class AiocacheApplicantCache:
     # --- the two levels ---------------------------------------------------------------------
 
     async def _get(self, key: str, decode: Callable[[dict[str, Any]], T]) -> T | None:
-        if self._l1 is not None:
-            hit = await self._safe("get", self._l1.get(key))
-            if hit is not None:
-                self.stats.hit("l1")
-                return hit
-        if self._l2 is not None:
-            raw = await self._safe_l2("get", lambda: self._l2.get(key, loads_fn=_identity))
-            if raw is not None:
-                try:
-                    value = decode(json.loads(raw))
-                except (ValueError, KeyError, TypeError) as exc:  # foreign or old format: a miss
-                    self._count_error("decode", exc)
-                else:
-                    self.stats.hit("l2")
-                    if self._l1 is not None:
-                        await self._safe("set", self._l1.set(key, value, ttl=self._l1_ttl))
-                    return value
+        hit = await self._get_l1(key)
+        if hit is not None:
+            return hit
+        if self._l2 is None:
+            self.stats.miss()
+            return None
+        raw = await self._safe_l2("get", lambda: self._l2.get(key, loads_fn=_identity))
+        return await self._decode_l2(key, raw, decode)
+
+    async def _get_l1(self, key: str) -> Any:
+        if self._l1 is None:
+            return None
+        hit = await self._safe("get", self._l1.get(key))
+        if hit is not None:
+            self.stats.hit("l1")
+        return hit
+
+    async def _decode_l2(self, key: str, raw: bytes | str | None,
+                         decode: Callable[[dict[str, Any]], T]) -> T | None:
+        """Redis's answer ``raw`` after an L1 miss: the value (kept in L1 too), or a miss."""
+        if raw is not None:
+            try:
+                value = decode(json.loads(raw))
+            except (ValueError, KeyError, TypeError) as exc:  # foreign or old format: a miss
+                self._count_error("decode", exc)
+            else:
+                self.stats.hit("l2")
+                if self._l1 is not None:
+                    await self._safe("set", self._l1.set(key, value, ttl=self._l1_ttl))
+                return value
         self.stats.miss()
         return None
 

@@ -121,6 +121,10 @@ class RedisHistoryCache:
         self._down_until = 0.0
         self.hits = self.misses = self.errors = self.refused = 0
 
+    @property
+    def client(self) -> Redis:
+        return self._client
+
     @staticmethod
     def entry_key(user_id: str) -> str:
         return f"{PREFIX}history:{user_id}"
@@ -133,12 +137,25 @@ class RedisHistoryCache:
     persistent_keys = frozenset({EPOCH_KEY.encode()})
 
     async def read(self, user_id: str) -> tuple[OfferHistorySummary | None, HistoryToken]:
-        if self._monotonic() < self._down_until:
+        keys = self.read_keys(user_id)
+        if keys is None:
             return None, None
-        keys = (self.entry_key(user_id), self.generation_key(user_id), EPOCH_KEY)
         found = await self._call("read", lambda: self._client.mget(keys))
-        if found is None:
-            return None, None
+        return (None, None) if found is None else self.decode_read(found)
+
+    # --- the steps of ``read``, for a caller reading Redis itself (``combined_read``) --------
+
+    def read_keys(self, user_id: str) -> tuple[str, str, str] | None:
+        """The keys ``read`` fetches (entry, generation, epoch), or ``None`` while Redis is
+        skipped after an error."""
+        if self._monotonic() < self._down_until:
+            return None
+        return self.entry_key(user_id), self.generation_key(user_id), EPOCH_KEY
+
+    def decode_read(self, found: Sequence[bytes | None]
+                    ) -> tuple[OfferHistorySummary | None, HistoryToken]:
+        """What ``read`` returns once Redis answered ``found`` for ``read_keys``."""
+        self._down_until = 0.0
         raw, gen, epoch = found
         token = ((gen or b"0").decode(), (epoch or b"0").decode())
         if raw is not None:
@@ -153,6 +170,11 @@ class RedisHistoryCache:
                     return summary, token
         self.misses += 1
         return None, token
+
+    def read_failed(self, exc: BaseException) -> None:
+        """A caller's read of ``read_keys`` failed: count it, skip Redis for ``retry_after``."""
+        self._down_until = self._monotonic() + self._retry_after
+        self._count_error("read", exc)
 
     async def fill(self, user_id: str, snapshot: HistorySnapshot, token: HistoryToken,
                    now: datetime) -> None:

@@ -12,8 +12,10 @@ from application.events import OfferEvent, OfferEventType
 from application.offer_set_writer import UnitOfWorkOfferSetWriter
 from application.policy_source import ActivePolicySource
 from application.ports import (
+    ApplicantHistoryCache,
     Clock,
     EventPublisher,
+    HistoryToken,
     IdGenerator,
     OfferMetrics,
     OfferSetWriter,
@@ -41,8 +43,10 @@ class GenerateOffers:
                  policies: ActivePolicySource, events: EventPublisher, clock: Clock,
                  ids: IdGenerator, history: HistoryReader,
                  metrics: OfferMetrics | None = None, router: PolicyRouter | None = None,
-                 writer: OfferSetWriter | None = None) -> None:
+                 writer: OfferSetWriter | None = None,
+                 both: ApplicantHistoryCache | None = None) -> None:
         self._uow_factory = uow_factory
+        self._both = both  # both caches in one round trip, when the adapters allow it
         self._router = router  # champion/challenger: which policy prices this user
         self._writer = writer or UnitOfWorkOfferSetWriter(uow_factory)
         self._applicants = applicants
@@ -54,8 +58,7 @@ class GenerateOffers:
         self._metrics = metrics
 
     async def execute(self, command: GenerateOffersCommand) -> OfferSet:
-        applicant = await self._applicants.cached(command.user_id)
-        history, history_token = await self._history.cached(command.user_id)
+        applicant, history, history_token = await self._cached(command.user_id)
         if applicant is None or history is None:
             applicant, history = await self._load(command.user_id, applicant, history)
         if applicant is None or history is None:
@@ -77,6 +80,13 @@ class GenerateOffers:
             await self._events.publish(
                 OfferEvent(OfferEventType.GENERATED, offer.user_id, offer, offer_set.generated_at))
         return offer_set
+
+    async def _cached(self, user_id: str
+                      ) -> tuple[Applicant | None, OfferHistorySummary | None, HistoryToken]:
+        if self._both is not None:
+            return await self._both.read(user_id)
+        applicant = await self._applicants.cached(user_id)
+        return applicant, *(await self._history.cached(user_id))
 
     async def _load(self, user_id: str, applicant: Applicant | None,
                     history: OfferHistorySummary | None

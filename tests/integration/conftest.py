@@ -7,7 +7,8 @@ Servers (session scoped, started on first use, see ``tests/servers.py``):
 * ``postgres_url``: ``postgresql+asyncpg://postgres@127.0.0.1:PORT/loan_offers_test`` (empty).
 * ``redis_server``: a running :class:`~tests.servers.RedisServer` (``url``, ``port``, ``stop()``,
   ``start()``, ``restart()``), flushed before each test and running again after it.
-* ``redis_url``: ``redis://127.0.0.1:PORT/0`` of that server.
+* ``redis_url``: ``redis://127.0.0.1:PORT/0`` of that server; ``l2``: the applicant cache's
+  Redis level (aiocache) on it.
 
 Databases: ``database_url`` is parametrised over ``sqlite`` (a temp file) and ``postgresql``,
 migrated to head once per session; ``sql_engine`` is an engine on it; ``uow_factory`` a
@@ -93,6 +94,17 @@ def redis_server(_redis_process: RedisServer) -> Iterator[RedisServer]:
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
+
+
+@pytest.fixture
+async def l2(redis_url: str) -> AsyncIterator:
+    """The applicant cache's Redis level as the container builds it (aiocache ``RedisCache``)."""
+    from config.container import _redis_cache
+    from config.settings import Settings
+
+    cache = _redis_cache(Settings(redis_url=redis_url, cache_timeout_s=0.5))
+    yield cache
+    await cache.close()
 
 
 # --- databases ----------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -14,8 +13,6 @@ from adapters.cache.applicant_cache import AiocacheApplicantCache
 from adapters.cache.history_cache import EPOCH_KEY, RedisHistoryCache
 from adapters.demo.portfolio import generate_applicants
 from application.ports import HistorySnapshot
-from config.container import _redis_cache
-from config.settings import Settings
 from domain.behavior.history import OfferHistorySummary
 from tests.pii import dev_pii
 from tests.servers import RedisServer
@@ -32,13 +29,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def l2(redis_url: str) -> AsyncIterator:
-    cache = _redis_cache(Settings(redis_url=redis_url, cache_timeout_s=0.5))
-    yield cache
-    await cache.close()
 
 
 @pytest.fixture
