@@ -289,6 +289,9 @@ def one_run(stack: Stack, cfg: dict[str, Any], index: int, profile: bool
         warm = workload.builders()["loanOffers"]
         run_phase(server, warm, workload.check, cfg, duration_s=cfg["warmup_s"], rate=None,
                   seed=seed + 2, other_pids={})
+        # The warm-up leaves up to a connection's worth of answers queued in the server: the
+        # probe (one request per operation) waits for them to drain, or its timeout would fire.
+        wait_until_idle(server)
         out["operations"] = probe_operations(server.port, workload)
         if "mix" in service_scenarios:  # the mix's documents reach every worker (APQ)
             run_phase(server, workload.mix(_available(out["operations"])), workload.check, cfg,
