@@ -50,6 +50,7 @@ from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from application.ports import HistorySnapshot, HistoryToken
 from domain.behavior.history import OfferHistorySummary
@@ -190,14 +191,9 @@ class RedisHistoryCache:
         pipelined round trip for all of them."""
         if not entries:
             return
-
-        async def run() -> None:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for user_id, snapshot, token in entries:
-                    await self._run(user_id, snapshot, token, now, bump=True, client=pipe)
-                await pipe.execute()
-
-        await self._call("written", run, probe=True)
+        calls = [self._store_call(user_id, snapshot, token, now, bump=True)
+                 for user_id, snapshot, token in entries]
+        await self._call("written", lambda: self._store_all(calls), probe=True)
 
     async def invalidate_many(self, user_ids: Iterable[str]) -> None:
         """Bump each user's generation (their entries stop counting at once)."""
@@ -219,16 +215,44 @@ class RedisHistoryCache:
         await self._call("invalidate", lambda: self._client.incr(EPOCH_KEY), probe=True)
 
     async def _run(self, user_id: str, snapshot: HistorySnapshot, token: HistoryToken,
-                   now: datetime, bump: bool, client: Any = None) -> Any:
-        gen, epoch = token if token is not None else ("", "")  # no token: never current
-        value = json.dumps(history_to_dict(snapshot.summary), separators=(",", ":"))
-        ttl = entry_ttl_ms(snapshot, now, self._max_ttl)
-        stored = await self._store(
-            keys=[self.entry_key(user_id), self.generation_key(user_id), EPOCH_KEY],
-            args=[gen, epoch, value, ttl, 1 if bump else 0, self._gen_ttl_ms], client=client)
+                   now: datetime, bump: bool) -> Any:
+        keys, args = self._store_call(user_id, snapshot, token, now, bump)
+        stored = await self._store(keys=keys, args=args)
         if stored == 0 and not bump:
             self.refused += 1
         return stored
+
+    def _store_call(self, user_id: str, snapshot: HistorySnapshot, token: HistoryToken,
+                    now: datetime, bump: bool) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of the ``_STORE`` script for one user."""
+        gen, epoch = token if token is not None else ("", "")  # no token: never current
+        value = json.dumps(history_to_dict(snapshot.summary), separators=(",", ":"))
+        ttl = entry_ttl_ms(snapshot, now, self._max_ttl)
+        return ([self.entry_key(user_id), self.generation_key(user_id), EPOCH_KEY],
+                [gen, epoch, value, ttl, 1 if bump else 0, self._gen_ttl_ms])
+
+    async def _store_all(self, calls: Sequence[tuple[list[str], list[Any]]]) -> None:
+        """Run the ``_STORE`` script once per call in one pipelined round trip.
+
+        Not through the registered script object: a pipeline holding one first asks Redis
+        ``SCRIPT EXISTS`` on every ``execute``, a second round trip per write group. Redis
+        forgets scripts only on a restart or ``SCRIPT FLUSH``; the calls it then answered with
+        ``NOSCRIPT`` did not run, so they alone run again after loading the script."""
+        results = await self._evalsha_each(calls)
+        missing = [call for call, result in zip(calls, results, strict=True)
+                   if isinstance(result, NoScriptError)]
+        if missing:
+            await self._client.script_load(_STORE)
+            results = await self._evalsha_each(missing)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+
+    async def _evalsha_each(self, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(self._store.sha, len(keys), *keys, *args)
+            return await pipe.execute(raise_on_error=False)
 
     async def _call(self, operation: str, call: Callable[[], Awaitable[Any]],
                     probe: bool = False) -> Any:

@@ -89,6 +89,27 @@ async def test_written_with_a_stale_token_drops_the_entry(clients) -> None:
     assert (await a.read(USER))[0] is None
 
 
+async def test_written_is_one_round_trip_and_survives_a_script_flush(clients, raw) -> None:
+    """The writers' pipeline runs the script by its hash without asking ``SCRIPT EXISTS``
+    first; when Redis forgot it (restart, ``SCRIPT FLUSH``) the calls it refused run again."""
+    a, b = caches(clients)
+    users = [USER, "user-000002"]
+    tokens = [(await a.read(u))[1] for u in users]
+    before = raw.info("commandstats")
+    await a.written([(u, NEW, t) for u, t in zip(users, tokens, strict=True)], NOW)
+    after = raw.info("commandstats")
+    assert "cmdstat_script|exists" not in after or (
+        after["cmdstat_script|exists"] == before.get("cmdstat_script|exists"))
+    assert [(await b.read(u))[0] for u in users] == [NEW.summary, NEW.summary]
+
+    raw.script_flush()
+    tokens = [(await a.read(u))[1] for u in users]
+    await a.written([(u, OLD, t) for u, t in zip(users, tokens, strict=True)], NOW)
+    assert [(await b.read(u))[0] for u in users] == [OLD.summary, OLD.summary]
+    assert raw.get(RedisHistoryCache.generation_key(USER)) == b"2"  # each bumped exactly once
+    assert a.errors == 0
+
+
 async def test_invalidate_all_bumps_the_epoch(clients, raw: redis.Redis) -> None:
     a, b = caches(clients)
     _, token = await a.read(USER)
