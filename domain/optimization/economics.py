@@ -52,6 +52,7 @@ class ExposureFactors:
     interest_exposure: np.ndarray   # A
     funding_exposure: np.ndarray    # B
     expected_loss_exposure: np.ndarray  # H
+    stacked: np.ndarray             # (3, tenures): A, B, H as rows (the three above are views)
 
     def break_even(self, lgd: float, cost_of_funds: float, opex: float,
                    fee: np.ndarray | float) -> np.ndarray:
@@ -81,9 +82,10 @@ def exposure_factors(pd: float, tenures: np.ndarray | list[int], reference_rate:
     # a row of its own would be), scaled by one column (x * 1.0 == x for H).
     discounted_prev = discount * survival_prev
     weights = np.array([discount * survival, discounted_prev, discounted_prev * hazard])
-    a, b, h = _sum(weights[:, None, :] * balance, axis=2) * grid.scale
+    stacked = _sum(weights[:, None, :] * balance, axis=2) * grid.scale
+    a, b, h = stacked
     return ExposureFactors(tenures=grid.tenures, interest_exposure=a, funding_exposure=b,
-                           expected_loss_exposure=h)
+                           expected_loss_exposure=h, stacked=stacked)
 
 
 _sum = np.add.reduce  # ndarray.sum without its Python wrapper

@@ -35,11 +35,17 @@ class PriceResponseCurve:
 
 def take_up(rate: np.ndarray | float, intercept: np.ndarray | float,
             slope: np.ndarray | float) -> np.ndarray:
-    return expit(-(intercept + slope * rate))
+    # -(a + b r) as (-a) - b r: negation is exact and rounding to nearest is symmetric, so
+    # both give the same float; with one applicant's scalar ``a`` it is one array pass fewer.
+    return expit((-intercept) - slope * rate)
 
 
 def optimal_rate(break_even: np.ndarray | float, intercept: np.ndarray | float,
                  slope: np.ndarray | float) -> np.ndarray:
     """Maximiser of rho(r) (r - r0): the Lambert W closed form (pricing-science section 3)."""
-    x = -(1.0 + intercept + slope * break_even)
-    return break_even + (1.0 + np.real(wrightomega(x))) / slope
+    # -(1 + a + b r0) as (-1 - a) - b r0: the same floats (see take_up), fewer array passes.
+    x = (-1.0 - intercept) - slope * break_even
+    omega = wrightomega(x)
+    if omega.dtype.kind == "c":  # real for real input; np.real's wrapper costs a call otherwise
+        omega = omega.real
+    return break_even + (1.0 + omega) / slope

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, getcontext
 
 import numpy as np
 
@@ -164,6 +164,51 @@ def fee_waiver_percent(policy: PricingPolicy, loans_repaid: int) -> Decimal:
                default=Decimal(0))
 
 
+#: Significant digits a policy's fee terms may have for :func:`_integer_fee` (see there).
+_FEE_TERM_DIGITS = 8
+#: Whole-rupee amounts below this take :func:`_integer_fee`.
+_INTEGER_FEE_LIMIT = 10**10
+
+
+def _fee_terms(policy: PricingPolicy, band: RiskBand, waiver: Decimal
+               ) -> tuple[int, ...] | None:
+    """``_fee``'s Decimal terms as integer ratios ``(percent, minimum, maximum, 100 - waiver)``,
+    once per policy, band and waiver; None when one has more than ``_FEE_TERM_DIGITS``
+    significant digits (then :func:`_fee` decides)."""
+    def build() -> tuple[RiskBand, tuple[int, ...] | None]:
+        fees = policy.fees
+        terms = (band.fee_percent, fees.minimum, fees.maximum, 100 - waiver)
+        if not all(t.is_finite() and len(t.normalize().as_tuple().digits) <= _FEE_TERM_DIGITS
+                   for t in terms):
+            return band, None
+        return band, tuple(n for t in terms for n in t.as_integer_ratio())
+
+    cached_band, terms = policy.derived(("fee_terms", band.name, waiver), build)
+    return terms if cached_band is band else None
+
+
+def _integer_fee(terms: tuple[int, ...], rupees: int) -> int | None:
+    """:func:`_fee` of a whole number of rupees, in exact integer arithmetic: the same rupees.
+
+    ``_fee``'s Decimal operations are exact here, so it rounds the exact rational value half
+    up once, as this does: with at most 10 significant digits in the amount and
+    ``_FEE_TERM_DIGITS`` in each term, no result has more than 10 + 8 + 8 = 26 significant
+    digits, within the default context's 28 (dividing by 100 only moves the exponent). The
+    comparisons are the Decimal ones (cross-multiplied, denominators positive). None for a
+    negative fee (half up is then away from zero). Worth it for the affordable maxima: about
+    six per applicant, each ~0.8 us of Decimal arithmetic."""
+    pn, pd, mn, md, xn, xd, kn, kd = terms
+    num, den = rupees * pn, pd * 100
+    if num * md < mn * den:          # max(raw, minimum)
+        num, den = mn, md
+    if num * xd > xn * den:          # min(..., maximum)
+        num, den = xn, xd
+    num, den = num * kn, den * kd * 100
+    if num < 0:
+        return None
+    return (2 * num + den) // (2 * den)
+
+
 def _applicant_conditions(w: RuleConditions, rows: PricingRows) -> np.ndarray | bool:
     """The conditions on the applicant: a plain bool for one applicant's scalars (the engine),
     a mask for the batch simulation's per-row applicant columns."""
@@ -181,15 +226,15 @@ def _applicant_conditions(w: RuleConditions, rows: PricingRows) -> np.ndarray | 
     return bool(held) if not isinstance(held, np.ndarray) else held
 
 
-def _row_conditions(w: RuleConditions, rows: PricingRows, mask: np.ndarray) -> np.ndarray:
-    if w.min_tenure is not None:
-        mask &= rows.tenures >= w.min_tenure
-    if w.max_tenure is not None:
-        mask &= rows.tenures <= w.max_tenure
-    if w.min_amount is not None:
-        mask &= rows.amounts >= float(w.min_amount)
-    if w.max_amount is not None:
-        mask &= rows.amounts <= float(w.max_amount)
+def _row_conditions(w: RuleConditions, rows: PricingRows, mask: np.ndarray | None
+                    ) -> np.ndarray | None:
+    """``mask`` (None: every row) narrowed by the rule's amount and tenure conditions."""
+    for held in (None if w.min_tenure is None else rows.tenures >= w.min_tenure,
+                 None if w.max_tenure is None else rows.tenures <= w.max_tenure,
+                 None if w.min_amount is None else rows.amounts >= float(w.min_amount),
+                 None if w.max_amount is None else rows.amounts <= float(w.max_amount)):
+        if held is not None:
+            mask = held if mask is None else mask & held
     return mask
 
 
@@ -202,14 +247,25 @@ def _rule_deltas(policy: PricingPolicy, rows: PricingRows) -> np.ndarray:
         applicant = _applicant_conditions(rule.when, rows)
         if applicant is False:
             continue
-        w = rule.when
-        if applicant is True and w.min_tenure is w.max_tenure is w.min_amount is w.max_amount \
-                is None:
+        mask = _row_conditions(rule.when, rows, None if applicant is True else applicant)
+        if mask is None:
             deltas[k] = rule.delta_bps  # every row
-            continue
-        mask = np.ones(len(rows.amounts), dtype=bool) if applicant is True else applicant
-        deltas[k][_row_conditions(w, rows, mask)] = rule.delta_bps
+        else:
+            np.copyto(deltas[k], rule.delta_bps, where=mask)
     return deltas
+
+
+def _discount_cap_cannot_bind(policy: PricingPolicy) -> bool:
+    """Whether no row can get a discount cap: every rule's delta a nonzero whole number of bps
+    (so float sums of them are exact in any order, and never -0.0) and all the negative ones
+    together within ``max_total_discount_bps``. Then the cap is +0.0 on every row and adding
+    it changes no sum, so :func:`price_rows` skips its five array passes."""
+    def compute() -> bool:
+        deltas = [rule.delta_bps for rule in policy.adjustments]
+        if not all(d != 0 and float(d).is_integer() and abs(d) < 2**40 for d in deltas):
+            return False
+        return -sum(d for d in deltas if d < 0) <= policy.rates.max_total_discount_bps
+    return policy.derived("discount_cap_cannot_bind", compute)
 
 
 def _is_in(values: np.ndarray | str, allowed: list[str]) -> np.ndarray | bool:
@@ -220,21 +276,24 @@ def _is_in(values: np.ndarray | str, allowed: list[str]) -> np.ndarray | bool:
     return np.isin(values, allowed)
 
 
-def _intercepts(policy: PricingPolicy, rows: PricingRows) -> np.ndarray:
+def _intercepts(policy: PricingPolicy, rows: PricingRows) -> np.ndarray | float:
     """The applicant's curve moved by how far each row is from the request (x + 0.0 == x, so
-    rows without a request keep the applicant's intercept exactly)."""
+    rows without a request keep the applicant's intercept exactly). One applicant without a
+    request keeps the plain float: every row has it."""
     pr = policy.price_response
+    asked, asked_tenure = rows.requested_amount, rows.requested_tenure
+    requested, requested_tenure = _any_requested(asked), _any_requested(asked_tenure)
     if type(rows.intercept) is float:  # one applicant's curve
+        if not (requested or requested_tenure):
+            return rows.intercept
         base = np.full(rows.amounts.shape, rows.intercept)
     else:
         base = np.broadcast_to(np.asarray(rows.intercept, dtype=float), rows.amounts.shape).copy()
-    asked = rows.requested_amount
-    if _any_requested(asked):
+    if requested:
         with np.errstate(invalid="ignore"):
             shortfall = np.clip(1.0 - rows.amounts / asked, 0.0, 1.0)
         base += np.where(np.isnan(asked), 0.0, pr.amount_shortfall_penalty * shortfall)
-    asked_tenure = rows.requested_tenure
-    if _any_requested(asked_tenure):
+    if requested_tenure:
         mismatch = pr.tenure_mismatch_penalty_per_year * np.abs(rows.tenures - asked_tenure) / 12
         base += np.where(np.isnan(asked_tenure), 0.0, mismatch)
     return base
@@ -248,8 +307,9 @@ def _any_requested(asked: np.ndarray | float) -> bool:
 
 
 def _round_inside(rate: np.ndarray, low: np.ndarray, high: np.ndarray, step: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Round to the step in bps, then move inward if rounding left [low, high]."""
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Round to the step in bps, then move inward if rounding left [low, high]. The mask of
+    rows inside is None when every row is (the common case: nothing to combine it with)."""
     bps = np.rint(rate / BPS / step) * step
     low_bps, high_bps = low / BPS, high / BPS
     lowest, highest = low_bps - 1e-6, high_bps + 1e-6
@@ -257,7 +317,7 @@ def _round_inside(rate: np.ndarray, low: np.ndarray, high: np.ndarray, step: int
     # Rounding rarely leaves the range: when every row is inside, none is moved (a row is
     # moved only when below ``lowest`` or above ``highest``, i.e. not ok).
     if _all(ok):
-        return bps.astype(np.int64), ok
+        return bps.astype(np.int64), None
     below = bps < lowest
     if _any(below):
         bps = np.where(below, np.ceil(low_bps / step - 1e-9) * step, bps)
@@ -278,7 +338,12 @@ def _as_float_or_array(value: np.ndarray | float) -> np.ndarray | float:
 
 
 def price_rows(policy: PricingPolicy, rows: PricingRows) -> PricedRows:
-    """Price every row: the steps of the module docstring, elementwise."""
+    """Price every row: the steps of the module docstring, elementwise.
+
+    A family has a few dozen rows, so each numpy pass costs about its call overhead whatever
+    its size: one applicant's figures stay Python floats (broadcasting gives the same rows),
+    and passes whose result is known are skipped only where that result is provably the
+    same floats (see :func:`_discount_cap_cannot_bind`, :func:`_round_inside`)."""
     econ, rates = policy.economics, policy.rates
     a_exp = rows.interest_exposure
     expected_loss = econ.loss_given_default * rows.loss_exposure  # also the risk impact's
@@ -293,9 +358,14 @@ def price_rows(policy: PricingPolicy, rows: PricingRows) -> PricedRows:
     banded = np.minimum(np.maximum(r_star, min_roi), max_roi)
 
     rule_deltas = _rule_deltas(policy, rows)
-    discounts = _sum(np.minimum(rule_deltas, 0), axis=0)
-    discount_cap = np.maximum(0.0, -discounts - rates.max_total_discount_bps)
-    adjusted = banded + (_sum(rule_deltas, axis=0) + discount_cap) * BPS
+    if _discount_cap_cannot_bind(policy):
+        # The cap is +0.0 everywhere and the sums are never -0.0: adding it changes nothing.
+        discount_cap = np.zeros(len(r0))
+        adjusted = banded + _sum(rule_deltas, axis=0) * BPS
+    else:
+        discounts = _sum(np.minimum(rule_deltas, 0), axis=0)
+        discount_cap = np.maximum(0.0, -discounts - rates.max_total_discount_bps)
+        adjusted = banded + (_sum(rule_deltas, axis=0) + discount_cap) * BPS
 
     floor = np.maximum(min_roi, r0 + econ.min_margin)
     ceiling = max_roi
@@ -310,13 +380,15 @@ def price_rows(policy: PricingPolicy, rows: PricingRows) -> PricedRows:
     profit = rows.amounts * a_exp * (roi - r0)
     emi = rows.amounts / annuity_factor(roi, rows.tenures)
     affordable = emi <= _as_float_or_array(rows.max_new_emi) + 0.005
-    feasible = (margin_ok & rounding_ok & affordable
-                & (profit >= float(econ.min_expected_profit)))
+    feasible = margin_ok & affordable & (profit >= float(econ.min_expected_profit))
+    if rounding_ok is not None:
+        feasible &= rounding_ok
     objective = conversion * (profit + policy.ranking.lifetime_value_weight
                               * _as_float_or_array(rows.long_term_value))
     loss_part = expected_loss / a_exp
     return PricedRows(
-        break_even=r0, intercept=intercept, optimal=r_star, banded=banded,
+        break_even=r0, intercept=np.full(len(r0), intercept) if type(intercept) is float
+        else intercept, optimal=r_star, banded=banded,
         rule_deltas_bps=rule_deltas, discount_cap_bps=discount_cap, value_floor_bps=value_floor,
         cap_bps=cap, roi_bps=roi_bps, feasible=feasible, margin_infeasible=~margin_ok,
         conversion=conversion, expected_profit=profit, risk_impact=loss_part * 100,
@@ -331,11 +403,7 @@ def price_family(ctx: ApplicantContext, candidates: list[Candidate]) -> PricedFa
     # (fee, float amount, float fee) per candidate: the policy's table for grid amounts.
     columns = [known.get(c.amount) for c in candidates]
     if None in columns:
-        for k, column in enumerate(columns):
-            if column is None:
-                amount = candidates[k].amount
-                fee = _fee(policy, ctx.band, amount, waiver)
-                columns[k] = (fee, float(amount), float(fee))
+        _fill_fees(ctx, candidates, waiver, columns)
     fees, amount_floats, fee_floats = zip(*columns, strict=True) if columns else ((), (), ())
     tenure_list = [c.tenure for c in candidates]
     # Few distinct tenures: a dict beats np.unique's sort for the index of each row.
@@ -346,13 +414,13 @@ def price_family(ctx: ApplicantContext, candidates: list[Candidate]) -> PricedFa
     tenures = np.array(tenure_list, dtype=np.int64)
     exposure = exposure_factors(risk.probability_of_default, distinct,
                                 risk.break_even_roi, policy.economics.discount_rate)
+    # A, B and H of each row in one gather of the (3, tenures) stack (rows of it are views).
+    interest, funding, loss = exposure.stacked[:, index]
     request = ctx.request
     rows = PricingRows(
         amounts=amounts, tenures=tenures,
         fee_fraction=np.array(fee_floats) / amounts,
-        interest_exposure=exposure.interest_exposure[index],
-        funding_exposure=exposure.funding_exposure[index],
-        loss_exposure=exposure.expected_loss_exposure[index],
+        interest_exposure=interest, funding_exposure=funding, loss_exposure=loss,
         intercept=ctx.behavior.price_response.intercept,
         slope=ctx.behavior.price_response.slope,
         requested_amount=(float(request.requested_amount)
@@ -375,3 +443,24 @@ def price_family(ctx: ApplicantContext, candidates: list[Candidate]) -> PricedFa
         feasible=p.feasible, margin_infeasible=p.margin_infeasible, conversion=p.conversion,
         expected_profit=p.expected_profit, risk_impact=p.risk_impact, objective=p.objective,
     )
+
+
+def _fill_fees(ctx: ApplicantContext, candidates: list[Candidate], waiver: Decimal,
+               columns: list[tuple[Decimal, float, float] | None]) -> None:
+    """The fee columns of amounts off the policy grid (the affordable maxima, requests):
+    whole rupees in integers (:func:`_integer_fee`), anything else with Decimals."""
+    policy, band = ctx.policy, ctx.band
+    # _integer_fee's proof assumes the default 28-digit context (nothing here changes it).
+    terms = _fee_terms(policy, band, waiver) if getcontext().prec >= 28 else None
+    for k, column in enumerate(columns):
+        if column is None:
+            amount = candidates[k].amount
+            rupees, denominator = amount.as_integer_ratio()
+            fee_rupees = (_integer_fee(terms, rupees)
+                          if terms is not None and denominator == 1
+                          and 0 < rupees < _INTEGER_FEE_LIMIT else None)
+            if fee_rupees is None:
+                fee = _fee(policy, band, amount, waiver)
+                columns[k] = (fee, float(amount), float(fee))
+            else:
+                columns[k] = (Decimal(fee_rupees), float(rupees), float(fee_rupees))
