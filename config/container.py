@@ -19,6 +19,7 @@ from adapters.auth.jwt_verifier import (
     JwksTokenVerifier,
     SharedSecretTokenVerifier,
 )
+from adapters.auth.token_cache import CachingTokenVerifier
 from adapters.auth.token_issuer import SigningKey, TokenIssuer, load_private_key
 from adapters.cache.applicant_cache import REDIS_NAMESPACE, AiocacheApplicantCache
 from adapters.cache.combined_read import CombinedApplicantHistoryRead
@@ -43,6 +44,7 @@ from application.applicant_reader import ApplicantReader, HistoryReader
 from application.challenger import PolicyRouter
 from application.offer_set_writer import BatchingOfferSetWriter, UnitOfWorkOfferSetWriter
 from application.policy_source import ActivePolicySource
+from application.security import TokenVerifier
 from application.use_cases.accept_offer import AcceptOffer
 from application.use_cases.bootstrap_policy import BootstrapPolicy
 from application.use_cases.challenger import ManageChallenger
@@ -141,9 +143,11 @@ def _invalidation_bus(settings: Settings) -> RedisInvalidationBus | None:
     return RedisInvalidationBus(client, retry_after=max(settings.cache_retry_after_s, 0.1))
 
 
-def _token_verifier(settings: Settings) -> ChainedTokenVerifier:
-    """JWKS (RS256/ES256) always when configured; the HS256 shared secret in dev only."""
+def _token_verifier(settings: Settings) -> TokenVerifier:
+    """JWKS (RS256/ES256) always when configured; the HS256 shared secret in dev only; verified
+    tokens remembered until their ``exp`` unless ``auth_token_cache_max`` is 0."""
     asymmetric = None
+    jwks = None
     if settings.auth_jwks_url:
         jwks = JwksCache(settings.auth_jwks_url,
                          min_refresh_interval_s=settings.auth_jwks_min_refresh_s)
@@ -151,7 +155,12 @@ def _token_verifier(settings: Settings) -> ChainedTokenVerifier:
     secret = settings.shared_secret if settings.is_dev else None
     shared = (SharedSecretTokenVerifier(secret, settings.auth_issuer, settings.auth_audience)
               if secret else None)
-    return ChainedTokenVerifier(asymmetric, shared)
+    chained = ChainedTokenVerifier(asymmetric, shared)
+    if settings.auth_token_cache_max == 0:
+        return chained
+    # A reloaded key set (rotation) re-verifies everything remembered under the old one.
+    return CachingTokenVerifier(chained, settings.auth_token_cache_max,
+                                key_set_version=(lambda: jwks.version) if jwks else lambda: 0)
 
 
 def _rate_limiter(settings: Settings) -> LimitsRateLimiter | None:

@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     auth_issuer: str | None = None
     auth_audience: str | None = None
     auth_jwks_min_refresh_s: float = Field(default=10.0, ge=0)
+    # Verified tokens remembered per worker until their exp (adapters/auth/token_cache.py);
+    # about 2.5 KB each with the token; 0 verifies every request's token in full.
+    auth_token_cache_max: int = Field(default=10_000, ge=0)
     auth_dev_secret: SecretStr | None = None
     auth_dev_anonymous: bool | None = None
     auth_signing_key_file: Path | None = None

@@ -52,6 +52,9 @@ class JwksCache:
         self._last_fetch: float | None = None
         self._in_flight: asyncio.Task[None] | None = None
         self.fetches = 0
+        # Bumped by every key set loaded: what was verified with an older set is checked again
+        # (adapters/auth/token_cache.py), so a withdrawn key stops working on the next reload.
+        self.version = 0
 
     async def key(self, kid: str | None) -> PyJWK | None:
         """The key with this id, refreshing the set once if it is unknown; ``None`` if still
@@ -93,6 +96,8 @@ class JwksCache:
             keyset = PyJWKSet.from_dict(json.loads(raw))
         except (ValueError, PyJWKError, PyJWKSetError) as exc:
             raise ValueError(f"not a usable JWKS: {exc}") from exc
-        self._keys = {k.key_id: k for k in keyset.keys if k.key_id}
-        if not self._keys and len(keyset.keys) == 1:
-            self._keys = {"": keyset.keys[0]}
+        keys = {k.key_id: k for k in keyset.keys if k.key_id}
+        if not keys and len(keyset.keys) == 1:
+            keys = {"": keyset.keys[0]}
+        self._keys = keys
+        self.version += 1
