@@ -15,4 +15,5 @@ BENCHMARKS = {
     "data": "benchmarks.data_bench",
     "cluster": "benchmarks.cluster_bench",
     "pii": "benchmarks.pii_bench",
+    "sql": "benchmarks.sql_bench",
 }

@@ -69,10 +69,12 @@ class Settings(BaseSettings):
     write_batch_in_flight: int = Field(default=2, ge=1)
 
     # Connections kept open per worker, and extra ones opened (then closed) at peaks. Measured
-    # (docs/PERFORMANCE.md): overflow connections are reopened over and over under load, each
-    # a new TCP + TLS negotiation, so the kept pool is the larger part.
+    # (docs/PERFORMANCE.md): overflow connections are reopened over and over under load (150-220
+    # a worker in 30 s, ~3 ms of worker CPU each plus a new server process and every statement
+    # prepared again), so none by default: at a peak a unit of work waits for a kept one (in
+    # order, at most ``db_pool_timeout_s``), which the admission bound keeps short.
     db_pool_size: int = Field(default=20, ge=1)
-    db_max_overflow: int = Field(default=10, ge=0)
+    db_max_overflow: int = Field(default=0, ge=0)
     db_pool_timeout_s: float = Field(default=5.0, gt=0)
     db_statement_timeout_ms: int = Field(default=5000, ge=100)
     db_connect_timeout_s: float = Field(default=5.0, gt=0)

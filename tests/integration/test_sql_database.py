@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from adapters.sql.database import async_url, create_engine, is_memory_sqlite
 from application.errors import Unavailable
+from config.settings import Settings
 
 
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
@@ -113,5 +115,32 @@ async def test_a_connection_used_moments_ago_is_not_pinged(postgres_url: str) ->
         with pytest.raises(Unavailable):
             await _backend_pid(engine)
         assert await _backend_pid(engine) != first
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.services
+async def test_the_default_pool_keeps_its_connections_through_a_burst(postgres_url: str) -> None:
+    """More units of work at once than the pool holds: with the default settings they wait for
+    a kept connection; none is opened beyond ``db_pool_size`` and none is closed on return
+    (overflow connections were opened and closed again every few requests under load)."""
+    settings = Settings(database_url=postgres_url)
+    engine = create_engine(postgres_url, pool_size=settings.db_pool_size,
+                           max_overflow=settings.db_max_overflow,
+                           pool_timeout=settings.db_pool_timeout_s)
+    opened, closed = [], []
+    event.listen(engine.sync_engine.pool, "connect", lambda *_: opened.append(1))
+    event.listen(engine.sync_engine.pool, "close", lambda *_: closed.append(1))
+
+    async def unit() -> int:
+        async with engine.connect() as connection:
+            return (await connection.execute(text("SELECT 1 FROM pg_sleep(0.01)"))).scalar_one()
+
+    try:
+        for _ in range(2):
+            results = await asyncio.gather(*(unit() for _ in range(3 * settings.db_pool_size)))
+            assert results == [1] * (3 * settings.db_pool_size)
+        assert 0 < len(opened) <= settings.db_pool_size
+        assert closed == []
     finally:
         await engine.dispose()
