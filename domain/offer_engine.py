@@ -245,10 +245,21 @@ def _summary(run: _Run, c: Candidate, roi: Decimal, emi: Decimal, apr: Decimal,
     return text
 
 
+def _roi_percent(policy: PricingPolicy, bps: int) -> Decimal:
+    """bps -> percent, exactly two places; one Decimal per rate and policy (at most one per
+    bps up to the regulatory cap), so its hash - computed on first use, then kept by the
+    Decimal - serves every later offer's rate-term and EMI cache lookups."""
+    known = policy.derived("roi_percent", dict)
+    roi = known.get(bps)
+    if roi is None:
+        roi = known[bps] = Decimal(bps).scaleb(-2)
+    return roi
+
+
 def _build_offer(run: _Run, pick: RankedPick, rank: int) -> LoanOffer:
     f, i = pick.family, pick.index
     c = f.candidates[i]
-    roi = Decimal(int(f.roi_bps[i])).scaleb(-2)  # bps -> percent, exactly two places
+    roi = _roi_percent(run.policy, int(f.roi_bps[i]))
     facts = compute_key_figures(to_paise(c.amount), roi, c.tenure, to_paise(f.fee[i]),
                               run.policy.fees.gst_rate_percent)
     emi, apr = to_rupees(facts.emi), facts.apr_percent

@@ -39,7 +39,7 @@ def level_apr_percent(net_disbursal_paise: Paise, emi: Paise, tenure: int, last:
     """:func:`apr_percent` of ``tenure - 1`` instalments of ``emi`` and a final ``last``: the
     same figure, without building the instalment tuple (it runs for every offer).
 
-    Newton's method from the constant-ratio guess usually needs four steps where bracketing
+    Newton's method from the constant-ratio guess usually needs four or five steps where bracketing
     and Illinois need a dozen. Its root is used only when it provably rounds to the same
     hundredth as the bracketing solver's: the computed excess changes sign within
     ``NEWTON_CHECK`` of it (so both roots lie within ``1200 * NEWTON_CHECK`` percent of each
@@ -48,13 +48,14 @@ def level_apr_percent(net_disbursal_paise: Paise, emi: Paise, tenure: int, last:
     """
     if tenure < 2 or emi < 0:
         return apr_percent(net_disbursal_paise, (emi,) * (tenure - 1) + (last,))
-    _check_flows(net_disbursal_paise, (emi, last))
-    excess = _level_excess(net_disbursal_paise, emi, last, tenure)
+    if net_disbursal_paise <= 0 or last < 0:
+        _check_flows(net_disbursal_paise, (emi, last))  # raises
     total = emi * (tenure - 1) + last
     guess = 2 * (total - net_disbursal_paise) / (net_disbursal_paise * (tenure + 1))
-    fast = _newton_level(net_disbursal_paise, emi, last, tenure, guess, excess)
+    fast = _newton_level(net_disbursal_paise, emi, last, tenure, guess)
     if fast is not None:
         return fast
+    excess = _level_excess(net_disbursal_paise, emi, last, tenure)
     percent = Decimal(repr(1200 * _solve_increasing(excess, guess)))
     return percent.quantize(_TWO_PLACES, rounding=ROUND_HALF_UP) + 0
 
@@ -64,10 +65,15 @@ NEWTON_CHECK = 1e-12
 #: ... and to be this far (in percent a year) from a half-hundredth, where rounding turns.
 ROUNDING_GUARD = 1e-7
 _NEWTON_STEPS = 12
+#: Newton stops after a step this small. Convergence is quadratic with a constant of ~15 for
+#: these tenures, so the root is then within ~1e-13 of the iterate, which the sign-change
+#: check proves (if it did not, the bracketing solver would decide): one step fewer than
+#: stopping at 1e-9 for most offers.
+_NEWTON_STOP = 1e-7
 
 
-def _newton_level(net_disbursal: int, level: int, last_instalment: int, n: int, guess: float,
-                  excess: Callable[[float], float]) -> Decimal | None:
+def _newton_level(net_disbursal: int, level: int, last_instalment: int, n: int, guess: float
+                  ) -> Decimal | None:
     """The APR by Newton's method on the level-stream excess, or None when it cannot be
     shown to round like the bracketing solver (see :func:`level_apr_percent`)."""
     level_share, last, m = level / net_disbursal, last_instalment / net_disbursal, n - 1
@@ -85,13 +91,13 @@ def _newton_level(net_disbursal: int, level: int, last_instalment: int, n: int, 
             return None
         step = (1.0 - level_share * annuity - last * discount_n) / slope
         r -= step
-        # Quadratic convergence: after a step this small r is within ~1e-15 of the root (the
-        # sign-change check below proves it to 1e-12 in any case).
-        if abs(step) <= 1e-9:
+        if abs(step) <= _NEWTON_STOP:
             break
     else:
         return None
-    if not (excess(r - NEWTON_CHECK) < 0 < excess(r + NEWTON_CHECK)):
+    # The same excess function the bracketing solver uses (_level_excess), evaluated inline.
+    if not (_excess_at(r - NEWTON_CHECK, level_share, last, m, n) < 0
+            < _excess_at(r + NEWTON_CHECK, level_share, last, m, n)):
         return None
     hundredths = 120_000 * r  # the APR in hundredths of a percent
     if abs(hundredths - math.floor(hundredths) - 0.5) * 0.01 <= ROUNDING_GUARD:
@@ -155,12 +161,17 @@ def _level_excess(net_disbursal: int, level: int, last_instalment: int, n: int
     m = n - 1
 
     def level_excess(r: float) -> float:
-        log_growth = math.log1p(r)
-        # sum_{k=1..m} (1+r)^-k = -expm1(-m ln(1+r)) / r, computed without cancellation.
-        annuity = -math.expm1(-m * log_growth) / r if r != 0 else float(m)
-        return 1 - level_share * annuity - last * math.exp(-n * log_growth)
+        return _excess_at(r, level_share, last, m, n)
 
     return level_excess
+
+
+def _excess_at(r: float, level_share: float, last: float, m: int, n: int) -> float:
+    """The level stream's excess at ``r`` (shares of the disbursal, ``m = n - 1``)."""
+    log_growth = math.log1p(r)
+    # sum_{k=1..m} (1+r)^-k = -expm1(-m ln(1+r)) / r, computed without cancellation.
+    annuity = -math.expm1(-m * log_growth) / r if r != 0 else float(m)
+    return 1 - level_share * annuity - last * math.exp(-n * log_growth)
 
 
 def _solve_increasing(f: Callable[[float], float], guess: float) -> float:

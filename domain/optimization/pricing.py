@@ -30,7 +30,7 @@ from domain.finance.instalment import annuity_factor
 from domain.optimization.candidates import Candidate
 from domain.optimization.economics import exposure_factors
 from domain.optimization.price_response import optimal_rate, take_up
-from domain.policy.model import PricingPolicy, RiskBand, RuleConditions
+from domain.policy.model import AdjustmentRule, PricingPolicy, RiskBand, RuleConditions
 from domain.risk.assessment import RiskAssessment
 from domain.slotted import fast_init
 
@@ -226,15 +226,62 @@ def _applicant_conditions(w: RuleConditions, rows: PricingRows) -> np.ndarray | 
     return bool(held) if not isinstance(held, np.ndarray) else held
 
 
-def _row_conditions(w: RuleConditions, rows: PricingRows, mask: np.ndarray | None
-                    ) -> np.ndarray | None:
-    """``mask`` (None: every row) narrowed by the rule's amount and tenure conditions."""
-    for held in (None if w.min_tenure is None else rows.tenures >= w.min_tenure,
-                 None if w.max_tenure is None else rows.tenures <= w.max_tenure,
-                 None if w.min_amount is None else rows.amounts >= float(w.min_amount),
-                 None if w.max_amount is None else rows.amounts <= float(w.max_amount)):
-        if held is not None:
+@fast_init
+@dataclass(frozen=True, slots=True)
+class _RulePlan:
+    """An adjustment rule's conditions prepared once per policy for one applicant's scalars:
+    the allowed values as sets, the amount bounds as floats, the row bounds as
+    ``(column, at_least, bound)``."""
+
+    delta_bps: int
+    min_loans_repaid: int | None
+    employer_categories: frozenset[str] | None
+    risk_bands: frozenset[str] | None
+    sensitivities: frozenset[str] | None
+    row_bounds: tuple[tuple[str, bool, float], ...]
+
+    @staticmethod
+    def of(rule: AdjustmentRule) -> _RulePlan:
+        w = rule.when
+        bounds = (("tenures", True, w.min_tenure), ("tenures", False, w.max_tenure),
+                  ("amounts", True, w.min_amount), ("amounts", False, w.max_amount))
+        return _RulePlan(
+            rule.delta_bps, w.min_loans_repaid,
+            None if w.employer_categories is None
+            else frozenset(c.value for c in w.employer_categories),
+            None if w.risk_bands is None else frozenset(w.risk_bands),
+            None if w.sensitivities is None else frozenset(s.value for s in w.sensitivities),
+            tuple((column, at_least, int(bound) if column == "tenures" else float(bound))
+                  for column, at_least, bound in bounds if bound is not None))
+
+    def applies_to(self, rows: PricingRows) -> bool:
+        """The applicant conditions, for one applicant's scalar fields."""
+        return ((self.min_loans_repaid is None or rows.loans_repaid >= self.min_loans_repaid)
+                and (self.employer_categories is None
+                     or rows.employer_category in self.employer_categories)
+                and (self.risk_bands is None or rows.band in self.risk_bands)
+                and (self.sensitivities is None or rows.sensitivity in self.sensitivities))
+
+    def row_mask(self, rows: PricingRows) -> np.ndarray | None:
+        """Where the row conditions hold (None: no row condition)."""
+        mask = None
+        for column, at_least, bound in self.row_bounds:
+            values = rows.tenures if column == "tenures" else rows.amounts
+            held = values >= bound if at_least else values <= bound
             mask = held if mask is None else mask & held
+        return mask
+
+
+def _row_conditions(w: RuleConditions, rows: PricingRows, mask: np.ndarray) -> np.ndarray:
+    """``mask`` narrowed by the rule's amount and tenure conditions (the batch simulation)."""
+    if w.min_tenure is not None:
+        mask &= rows.tenures >= w.min_tenure
+    if w.max_tenure is not None:
+        mask &= rows.tenures <= w.max_tenure
+    if w.min_amount is not None:
+        mask &= rows.amounts >= float(w.min_amount)
+    if w.max_amount is not None:
+        mask &= rows.amounts <= float(w.max_amount)
     return mask
 
 
@@ -243,15 +290,22 @@ def _rule_deltas(policy: PricingPolicy, rows: PricingRows) -> np.ndarray:
     its applicant conditions and the row's own amount and tenure conditions hold), +0.0
     elsewhere. For one applicant who does not qualify, a rule costs no row comparison."""
     deltas = np.zeros((len(policy.adjustments), len(rows.amounts)))
-    for k, rule in enumerate(policy.adjustments):
+    if type(rows.employer_category) is str:  # one applicant: plain comparisons
+        plans = policy.derived("rule_plans",
+                               lambda: tuple(_RulePlan.of(r) for r in policy.adjustments))
+        for k, plan in enumerate(plans):
+            if plan.applies_to(rows):
+                mask = plan.row_mask(rows)
+                if mask is None:
+                    deltas[k] = plan.delta_bps  # every row
+                else:
+                    np.copyto(deltas[k], plan.delta_bps, where=mask)
+        return deltas
+    for k, rule in enumerate(policy.adjustments):  # the batch simulation: per-row applicants
         applicant = _applicant_conditions(rule.when, rows)
-        if applicant is False:
-            continue
-        mask = _row_conditions(rule.when, rows, None if applicant is True else applicant)
-        if mask is None:
-            deltas[k] = rule.delta_bps  # every row
-        else:
-            np.copyto(deltas[k], rule.delta_bps, where=mask)
+        if not isinstance(applicant, np.ndarray):
+            applicant = np.full(len(rows.amounts), bool(applicant))
+        deltas[k][_row_conditions(rule.when, rows, applicant)] = rule.delta_bps
     return deltas
 
 

@@ -55,3 +55,11 @@ def test_the_cli_example():
 def test_an_unrepayable_schedule_is_refused_alike():
     with pytest.raises(ValueError, match="no level EMI"):
         schedule_totals(10_000, Decimal("0"), 600)
+
+
+@pytest.mark.parametrize("tenure", [1, 2, 600, 601, 720])
+def test_straight_line_months_and_the_loop_beyond_them_agree_with_the_schedule(tenure):
+    # Up to 600 months the recurrence runs as generated straight-line code, beyond as a loop.
+    schedule = build_schedule(250_000_000, Decimal("9.5"), tenure)
+    assert schedule_totals(250_000_000, Decimal("9.5"), tenure) == (
+        schedule.emi, schedule.total_interest, schedule.last_instalment)
