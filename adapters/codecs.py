@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from application.events import OfferEvent, OfferEventType
@@ -29,20 +30,32 @@ from domain.optimization.price_response import PriceResponseCurve
 _DECIMAL_CREDIT_FIELDS = ("monthly_income", "existing_emi")
 
 
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def _flat(obj: Any) -> dict[str, Any]:
+    """``asdict`` of a dataclass whose fields are all scalars (str, numbers, Decimal, date,
+    enums, None): the same dictionary without ``asdict``'s recursion and deep copies, which
+    were most of a cache fill's CPU."""
+    return {name: getattr(obj, name) for name in _field_names(type(obj))}
+
+
 def applicant_to_dict(a: Applicant) -> dict[str, Any]:
-    credit = asdict(a.credit)
+    credit = _flat(a.credit)
     for name in _DECIMAL_CREDIT_FIELDS:
         credit[name] = str(credit[name])
     for name in ("employment_type", "employer_category", "residence_type"):
         credit[name] = credit[name].value
-    personal = asdict(a.personal)
+    personal = _flat(a.personal)
     personal["date_of_birth"] = a.personal.date_of_birth.isoformat()
     return {
         "user_id": a.user_id,
         "personal": personal,
         "credit": credit,
-        "behavior": asdict(a.behavior),
-        "protected": asdict(a.protected),
+        "behavior": _flat(a.behavior),
+        "protected": _flat(a.protected),
     }
 
 

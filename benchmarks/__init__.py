@@ -16,4 +16,5 @@ BENCHMARKS = {
     "cluster": "benchmarks.cluster_bench",
     "pii": "benchmarks.pii_bench",
     "sql": "benchmarks.sql_bench",
+    "redis": "benchmarks.redis_bench",
 }

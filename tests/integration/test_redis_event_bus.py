@@ -1,5 +1,6 @@
 """RedisEventBus against a real Redis: fan-out across bus instances (as across processes),
-per-user delivery, no failure when Redis is down, and recovery when it returns."""
+per-user channels (a process receives only the users it has subscribers for), no failure when
+Redis is down, and recovery when it returns."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import orjson
 import pytest
+import redis
 
-from adapters.events.redis_bus import RedisEventBus
+from adapters.codecs import event_to_dict
+from adapters.events.redis_bus import CHANNEL, RedisEventBus, user_channel
 from application.events import OfferEvent, OfferEventType
 from domain.offers import OfferSet
 from tests.integration.conftest import NOW, OfferSetFactory
@@ -48,6 +52,10 @@ async def collecting(bus: RedisEventBus, user_id: str) -> AsyncIterator[asyncio.
     task = asyncio.create_task(consume())
     await started.wait()
     await asyncio.sleep(0.05)  # the generator has registered its queue
+    for _ in range(100):  # and, with a listener, Redis confirmed its subscription
+        if bus.has_begun(user_id) or bus._task is None:
+            break
+        await asyncio.sleep(0.05)
     try:
         yield received
     finally:
@@ -150,13 +158,101 @@ async def test_stop_sends_what_is_still_queued(
     assert one.stats.published == 1 and one.stats.dropped == 0
 
 
-async def test_events_for_users_without_a_subscriber_here_are_not_decoded(
-        buses, make_offer_set: OfferSetFactory) -> None:
+@pytest.fixture
+def raw(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+def subscribers(raw: redis.Redis, user_id: str) -> int:
+    return dict(raw.pubsub_numsub(user_channel(user_id)))[user_channel(user_id).encode()]
+
+
+async def test_a_process_receives_only_the_users_it_has_subscribers_for(
+        buses, redis_url: str, raw: redis.Redis, make_offer_set: OfferSetFactory) -> None:
     one, two = buses
+    idle = RedisEventBus(redis_url)  # a third process, without subscribers
+    await idle.start()
+    assert await idle.wait_until_listening(5.0)
+    watched, unwatched = event(make_offer_set()), event(make_offer_set())
+    unwatched = OfferEvent(unwatched.type, "nobody-here", unwatched.offer, NOW)
+    try:
+        async with collecting(two, watched.user_id) as received:
+            assert subscribers(raw, watched.user_id) == 1  # the subscription has begun
+            await one.publish(unwatched)
+            await one.publish(watched)
+            assert await asyncio.wait_for(received.get(), 2.0) == watched
+            await one.flush()
+        await asyncio.sleep(0.1)
+        assert idle.stats.received == 0 and two.stats.received == 1
+        assert (one.stats.published, one.stats.unheard) == (1, 1)  # nobody-here: not sent
+        assert subscribers(raw, watched.user_id) == 0  # the last subscriber left
+    finally:
+        await idle.stop()
+
+
+async def test_a_users_events_of_one_batch_travel_as_one_message_in_order(
+        buses, raw: redis.Redis, make_offer_set: OfferSetFactory) -> None:
+    one, two = buses
+    offers = make_offer_set()
+    sent = [OfferEvent(OfferEventType.GENERATED, o.user_id, o, NOW) for o in offers.offers]
+    assert len(sent) >= 2
+    before = raw.info("commandstats").get("cmdstat_publish", {}).get("calls", 0)
+    async with collecting(two, sent[0].user_id) as received:
+        for e in sent:  # one answer's offers: queued together, sent as one batch
+            await one.publish(e)
+        assert [await asyncio.wait_for(received.get(), 2.0) for _ in sent] == sent
+    assert raw.info("commandstats")["cmdstat_publish"]["calls"] - before == 1
+
+
+async def test_subscriptions_survive_a_redis_restart(
+        buses, redis_server: RedisServer, make_offer_set: OfferSetFactory) -> None:
+    """A subscriber that was listening before Redis restarted hears events again once the
+    listener reconnected: it subscribes every watched user's channel anew."""
+    one, two = buses
+    sent = event(make_offer_set())
+    async with collecting(two, sent.user_id) as received:
+        redis_server.restart()
+        for _ in range(100):
+            await one.publish(sent)
+            with contextlib.suppress(TimeoutError):
+                assert await asyncio.wait_for(received.get(), 0.1) == sent
+                if two.stats.received:  # through Redis, not this test's local failover
+                    break
+        else:
+            pytest.fail("no event crossed after the restart")
+    assert two.stats.reconnects >= 1
+
+
+async def test_a_subscriber_whose_subscription_has_not_begun_gets_its_processs_events(
+        redis_url: str, make_offer_set: OfferSetFactory) -> None:
+    """The listener is not connected yet, so the subscription waits for its confirmation (up to
+    ``timeout_s``); meanwhile nobody is subscribed on Redis, and this process's event for the
+    user is delivered to it locally, once."""
+    bus = RedisEventBus(redis_url, timeout_s=0.5)  # not started: no listener
+    sent = event(make_offer_set())
+    try:
+        async with collecting(bus, sent.user_id) as received:
+            await bus.publish(sent)
+            assert await asyncio.wait_for(received.get(), 2.0) == sent
+            await bus.flush()
+            await asyncio.sleep(0.1)
+            assert received.empty()
+        assert (bus.stats.unheard, bus.stats.published) == (1, 0)
+    finally:
+        await bus.stop()
+
+
+async def test_events_of_the_shared_channel_are_still_delivered(
+        buses, raw: redis.Redis, make_offer_set: OfferSetFactory) -> None:
+    """Versions before per-user channels published every event on ``loan-offers:offer-events``:
+    during a rolling upgrade their events still reach this version's subscribers."""
+    _, two = buses
     watched, unwatched = event(make_offer_set()), event(make_offer_set())
     unwatched = OfferEvent(unwatched.type, "nobody-here", unwatched.offer, NOW)
     async with collecting(two, watched.user_id) as received:
-        await one.publish(unwatched)
-        await one.publish(watched)
+        raw.publish(CHANNEL, orjson.dumps(event_to_dict(unwatched)))
+        raw.publish(CHANNEL, orjson.dumps(event_to_dict(watched)))
+        raw.publish(CHANNEL, b"not json")
         assert await asyncio.wait_for(received.get(), 2.0) == watched
-    assert two.stats.unwatched >= 1 and two.stats.malformed == 0
+        await asyncio.sleep(0.1)
+    assert (two.stats.unwatched, two.stats.malformed) == (1, 1)
