@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
-from domain.finance.money import Paise
+from domain.finance.money import HUNDREDTH, Paise
 
 MIN_MONTHLY_RATE = -0.99 / 12
 MAX_MONTHLY_RATE = 1.0
@@ -103,7 +103,7 @@ def _newton_level(net_disbursal: int, level: int, last_instalment: int, n: int, 
     if abs(hundredths - math.floor(hundredths) - 0.5) * 0.01 <= ROUNDING_GUARD:
         return None
     # Away from a half-hundredth, rounding the float is rounding its repr (positive: r > 0).
-    return Decimal(math.floor(hundredths + 0.5)).scaleb(-2)
+    return Decimal(math.floor(hundredths + 0.5)) * HUNDREDTH  # as scaleb(-2): well below 1e26
 
 
 def monthly_irr(net_disbursal_paise: Paise, instalments: Sequence[Paise]) -> float:

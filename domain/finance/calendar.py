@@ -6,7 +6,8 @@ RBI/2024-25/18). Working days are Monday to Friday, less the given holidays.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 
 _END_OF_DAY = time(23, 59, 59)
 _SATURDAY = 5
@@ -22,10 +23,17 @@ def add_working_days(
     """
     if working_days < 0:
         raise ValueError(f"working_days must not be negative, got {working_days}")
-    day = start.date()
+    # The answer depends on the date, not the time: every offer of a day shares it, so it is
+    # computed once per day (and time zone, count, holidays) instead of day by day each time.
+    return _end_of_working_day(start.date(), working_days, holidays, start.tzinfo)
+
+
+@lru_cache(maxsize=256)
+def _end_of_working_day(day: date, working_days: int, holidays: frozenset[date],
+                        tzinfo: tzinfo | None) -> datetime:
     remaining = working_days
     while remaining:
         day += timedelta(days=1)
         if day.weekday() < _SATURDAY and day not in holidays:
             remaining -= 1
-    return datetime.combine(day, _END_OF_DAY, tzinfo=start.tzinfo)
+    return datetime.combine(day, _END_OF_DAY, tzinfo=tzinfo)

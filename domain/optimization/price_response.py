@@ -35,17 +35,29 @@ class PriceResponseCurve:
 
 def take_up(rate: np.ndarray | float, intercept: np.ndarray | float,
             slope: np.ndarray | float) -> np.ndarray:
-    # -(a + b r) as (-a) - b r: negation is exact and rounding to nearest is symmetric, so
-    # both give the same float; with one applicant's scalar ``a`` it is one array pass fewer.
-    return expit((-intercept) - slope * rate)
+    return take_up_from(rate, -intercept, slope)
+
+
+def take_up_from(rate: np.ndarray | float, negated_intercept: np.ndarray | float,
+                 slope: np.ndarray | float) -> np.ndarray:
+    """:func:`take_up` given ``-intercept``: -(a + b r) as (-a) - b r, the same float
+    (negation is exact and rounding to nearest is symmetric), so one applicant's ``-a`` is
+    taken once, not per row."""
+    return expit(negated_intercept - slope * rate)
 
 
 def optimal_rate(break_even: np.ndarray | float, intercept: np.ndarray | float,
                  slope: np.ndarray | float) -> np.ndarray:
     """Maximiser of rho(r) (r - r0): the Lambert W closed form (pricing-science section 3)."""
-    # -(1 + a + b r0) as (-1 - a) - b r0: the same floats (see take_up), fewer array passes.
-    x = (-1.0 - intercept) - slope * break_even
-    omega = wrightomega(x)
+    return optimal_rate_from(break_even, -1.0 - intercept, slope)
+
+
+def optimal_rate_from(break_even: np.ndarray | float, offset: np.ndarray | float,
+                      slope: np.ndarray | float, one: np.ndarray | float = 1.0) -> np.ndarray:
+    """:func:`optimal_rate` given ``offset = -1 - intercept``: -(1 + a + b r0) is
+    (-1 - a) - b r0, the same float (see :func:`take_up_from`). ``one`` may be a 0-d array
+    (cheaper array passes, same numbers)."""
+    omega = wrightomega(offset - slope * break_even)
     if omega.dtype.kind == "c":  # real for real input; np.real's wrapper costs a call otherwise
         omega = omega.real
-    return break_even + (1.0 + omega) / slope
+    return break_even + (one + omega) / slope

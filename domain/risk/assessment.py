@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
+from functools import lru_cache
 
 from domain.applicant import CreditProfile
 from domain.finance.instalment import annuity_factor
@@ -88,8 +89,9 @@ def floor_float_to_step(value: float, step: Decimal) -> Decimal:
     (the shortest repr costs more than everything else here). The float quotient decides
     whenever it is more than 1e-6 from a whole number of steps - far more than the float
     errors involved (under 1e-7 below 1e9 steps); otherwise the decimal way does."""
-    if step == step.to_integral_value() and step > 0:
-        quotient = value / float(step)
+    step_float = _whole_step_float(step)
+    if step_float is not None:
+        quotient = value / step_float
         if abs(quotient) < 1e9:
             steps = math.floor(quotient)
             if 1e-6 < quotient - steps < 1 - 1e-6:
@@ -97,12 +99,25 @@ def floor_float_to_step(value: float, step: Decimal) -> Decimal:
     return floor_to_step(Decimal(repr(value)), step)
 
 
+@lru_cache(maxsize=64, typed=True)
+def _whole_step_float(step: Decimal) -> float | None:
+    """``float(step)`` for a positive whole step, else None: the same few policy steps for
+    every call."""
+    return float(step) if step == step.to_integral_value() and step > 0 else None
+
+
+@lru_cache(maxsize=64, typed=True)
+def _cap_decimal(cap: float) -> Decimal:
+    """``Decimal(str(cap))`` of a FOIR cap: the policy has a handful."""
+    return Decimal(str(cap))
+
+
 def affordability(policy: PricingPolicy, credit: CreditProfile, band: RiskBand | None,
                   max_roi: float, max_tenure: int) -> Affordability:
     """Largest EMI and amount the FOIR cap allows, priced at the band's ceiling (conservative:
     the EMI at any offered rate is then within the allowance)."""
     cap = policy.foir_cap_for(credit.monthly_income)
-    allowance = max(Decimal(0), credit.monthly_income * Decimal(str(cap)) - credit.existing_emi)
+    allowance = max(Decimal(0), credit.monthly_income * _cap_decimal(cap) - credit.existing_emi)
     allowance = allowance.quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
     raw = float(allowance) * annuity_factor(max_roi, max_tenure)
     amount = min(floor_float_to_step(raw, policy.amounts.step),

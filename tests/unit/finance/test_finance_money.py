@@ -104,3 +104,21 @@ def test_div_round_half_up_matches_decimal_half_up(numerator, denominator):
 )
 def test_percent_of_rounds_half_up_to_the_paisa(paise, percent, expected):
     assert percent_of(paise, Decimal(percent)) == expected
+
+
+@given(st.integers(-(10**26) + 1, 10**26 - 1))
+def test_hundredths_by_multiplication_are_scaleb_to_the_exponent(paise):
+    # to_rupees multiplies by 0.01 instead of scaleb(-2): the same Decimal, exponent included.
+    assert repr(to_rupees(paise)) == repr(Decimal(paise).scaleb(-2))
+
+
+@given(st.integers(-(10**12), 10**12), st.integers(0, 2))
+def test_to_paise_of_whole_and_fractional_rupees(units, places):
+    value = Decimal(units).scaleb(-places)
+    assert to_paise(value) == units * 10 ** (2 - places)
+
+
+@given(st.integers(0, 10**30), st.integers(1, 10**30))
+def test_half_up_division_fast_path(numerator, denominator):
+    quotient, remainder = divmod(numerator, denominator)
+    assert div_round_half_up(numerator, denominator) == quotient + (2 * remainder >= denominator)
