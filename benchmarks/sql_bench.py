@@ -7,8 +7,7 @@ far less than the HTTP figures; PostgreSQL's own CPU is not counted)
       CPU per offer set;
     * ``audit``: an audit-trail append of ``--batch`` entries (``SqlAuditTrail``), CPU per entry;
     * ``cold_read``: what a ``loanOffers`` cache miss reads (the applicant with its behaviour
-      events, and the offer-history aggregate, in one unit of work), CPU per read;
-    * ``pool``: a bare unit of work (checkout, nothing executed, return).
+      events, and the offer-history aggregate, in one unit of work), CPU per read.
 
 Each figure is the median over ``--rounds`` rounds of ``--count`` units, run one after another
 (no concurrency: the batch size, ``BENCH_SQL_BATCH``, stands in for the group a loaded server
@@ -108,10 +107,6 @@ async def measure(settings: Settings, users: int, batch: int, count: int, rounds
             await uow.applicants.get(user_id)
             await uow.offers.history_snapshots([user_id], clock.now())
 
-    async def pool(_i: int) -> None:
-        async with uow_factory():
-            pass
-
     try:
         await write(0)  # connections, prepared statements, caches: warm everything once
         await audit(0)
@@ -120,7 +115,6 @@ async def measure(settings: Settings, users: int, batch: int, count: int, rounds
             "write_per_offer_set": await _cpu_per_unit(batch, write, count, rounds),
             "audit_per_entry": await _cpu_per_unit(batch, audit, count, rounds),
             "cold_read": await _cpu_per_unit(1, cold_read, count, rounds),
-            "pool_checkout": await _cpu_per_unit(1, pool, count, rounds),
         }
         verification = await trail.verify()
         figures["audit_chain_ok"] = verification.ok

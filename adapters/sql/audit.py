@@ -7,7 +7,10 @@ and DELETE on PostgreSQL and SQLite; the chain catches whoever bypasses them.
 
 Appends are group-committed: concurrent requests' entries are written together in one short
 transaction (under an advisory lock on PostgreSQL, so replicas never fork the chain), and each
-``append`` returns only once its entries are durable.
+``append`` returns only once its entries are durable. On PostgreSQL the transaction's statements
+are constant texts run on the driver (``adapters/sql/pg_fast.py``): the rows go as one array per
+column instead of SQLAlchemy's row-by-row parameters; what is stored, and so every hash, is the
+same.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from adapters.sql.errors import as_unavailable, is_unavailable
+from adapters.sql.pg_fast import UnnestInsert, insert_rows, is_asyncpg
 from adapters.sql.tables import AuditRecordRow
 from application.security import AuditEntry, AuditVerification
 
@@ -34,6 +38,10 @@ WRITE_ATTEMPTS = 20
 _T = AuditRecordRow.__table__  # type: ignore[attr-defined]
 _FIELDS = ("seq", "occurred_at", "actor", "role", "action", "resource", "outcome", "request_id",
            "policy_version", "inputs_hash", "details", "prev_hash")
+_INSERT = UnnestInsert.of(_T)
+_INSERT_SQL = _INSERT.sql()
+_LOCK_SQL = "SELECT pg_advisory_xact_lock($1)"
+_HEAD_SQL = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
 
 
 def canonical(value: Any) -> str:
@@ -54,6 +62,18 @@ def _row(seq: int, entry: AuditEntry, prev_hash: str) -> dict[str, Any]:
            "details": canonical(entry.details), "prev_hash": prev_hash}
     row["hash"] = record_hash(row)
     return row
+
+
+def _chain(last: Any, entries: list[AuditEntry]) -> list[dict[str, Any]]:
+    """The rows of ``entries``, chained after ``last`` (the head's ``seq`` and ``hash``, or
+    ``None`` for an empty trail)."""
+    seq, prev_hash = (last.seq, last.hash) if last else (0, GENESIS)
+    rows = []
+    for entry in entries:
+        seq += 1
+        rows.append(_row(seq, entry, prev_hash))
+        prev_hash = rows[-1]["hash"]
+    return rows
 
 
 class SqlAuditTrail:
@@ -100,18 +120,15 @@ class SqlAuditTrail:
 
     async def _write_once(self, entries: list[AuditEntry]) -> None:
         async with self._lock, self._session_factory() as session, session.begin():
-            if session.bind.dialect.name == "postgresql":
-                await session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                                       {"key": ADVISORY_LOCK_KEY})
+            if is_asyncpg(session):
+                connection = await session.connection()
+                await connection.exec_driver_sql(_LOCK_SQL, (ADVISORY_LOCK_KEY,))
+                last = (await connection.exec_driver_sql(_HEAD_SQL)).first()
+                await insert_rows(session, ((_INSERT, _chain(last, entries)),), _INSERT_SQL)
+                return
             last = (await session.execute(
                 select(_T.c.seq, _T.c.hash).order_by(_T.c.seq.desc()).limit(1))).first()
-            seq, prev_hash = (last.seq, last.hash) if last else (0, GENESIS)
-            rows = []
-            for entry in entries:
-                seq += 1
-                rows.append(_row(seq, entry, prev_hash))
-                prev_hash = rows[-1]["hash"]
-            await session.execute(insert(_T), rows)
+            await session.execute(insert(_T), _chain(last, entries))
 
     async def _rows(self, page: int = 1000) -> AsyncIterator[dict[str, Any]]:
         after = 0

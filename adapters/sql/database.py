@@ -84,6 +84,9 @@ def create_engine(
         engine = create_async_engine(
             url,
             echo=echo,
+            # PostgreSQL's default, pinned: the fast paths' reads outside a transaction
+            # (``adapters/sql/pg_fast.py``) see what they would inside one only at this level.
+            isolation_level="READ COMMITTED",
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=pool_timeout,

@@ -2,7 +2,9 @@
 
 They never commit: the unit of work owns the transaction. Writes are Core statements (bulk
 inserts, dialect upserts); reads load rows with ``populate_existing`` so a read after a write in
-the same unit of work sees the written values.
+the same unit of work sees the written values. On PostgreSQL the statements of every
+``loanOffers`` answer (applicant read, history aggregates, offer-set insert) take the fast paths
+of ``adapters/sql/pg_fast.py``; SQLite runs the portable ones.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from uuid import uuid4
 from sqlalchemy import (
     Table,
     and_,
+    any_,
     bindparam,
     case,
     delete,
@@ -32,6 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -46,11 +50,13 @@ from adapters.sql.mapping import (
     offer_columns,
     offer_from_row,
 )
+from adapters.sql.pg_fast import PgQuery, UnnestInsert, fetch, insert_rows, is_asyncpg
 from adapters.sql.pii_columns import index_column
 from adapters.sql.tables import (
     ApplicantBehaviorRow,
     ApplicantRow,
     BehaviorEventRow,
+    Id,
     IdempotencyKeyRow,
     OfferDecisionRow,
     OfferRow,
@@ -121,6 +127,8 @@ class SqlApplicantRepository:
 
     async def get(self, user_id: str) -> Applicant | None:
         """The applicant; with an events repository, its metrics include the recorded events."""
+        if self._events is not None and is_asyncpg(self._session):
+            return await self._get_with_events_pg(user_id)
         applicant = await self._get_stored(user_id)
         if applicant is None or self._events is None:
             return applicant
@@ -128,6 +136,23 @@ class SqlApplicantRepository:
         counts = await self._events.counts(user_id, now)
         if counts == BehaviorEventCounts():
             return applicant
+        return replace(applicant, behavior=apply_event_counts(applicant.behavior, counts, now))
+
+    async def _get_with_events_pg(self, user_id: str) -> Applicant | None:
+        """PostgreSQL: the applicant, its behaviour row and its event counts in one statement
+        (one round trip instead of two; see ``adapters/sql/pg_fast.py``)."""
+        now = self._now()
+        params = {"user_id": user_id, **_event_windows(now)}
+        rows = await fetch(self._session, _applicant_with_events_query(), params)
+        if not rows:
+            return None
+        row = rows[0]
+        applicant = applicant_from_rows(_Columns(row, _APPLICANT_NAMES),
+                                        _Columns(row, _BEHAVIOR_NAMES, "b_")
+                                        if row["b_user_id"] is not None else None, self._pii)
+        if row["events"] == 0:
+            return applicant
+        counts = _event_counts_of(row["event_counts"], row["last_event"])
         return replace(applicant, behavior=apply_event_counts(applicant.behavior, counts, now))
 
     async def _get_stored(self, user_id: str) -> Applicant | None:
@@ -247,6 +272,10 @@ class SqlOfferRepository:
         if not decisions:
             return
         try:
+            if is_asyncpg(self._session):  # both tables in one constant statement
+                await insert_rows(self._session, ((_DECISIONS_INSERT, decisions),
+                                                  (_OFFERS_INSERT, offers)), _OFFER_SETS_SQL)
+                return
             await self._session.exec(insert(_DECISIONS),
                                      params=decisions if len(decisions) > 1 else decisions[0])
             if offers:
@@ -306,9 +335,11 @@ class SqlOfferRepository:
         now = now or self._now()
         since = now - self.HISTORY_WINDOW
         found = {user_id: HistorySnapshot(NO_HISTORY, None) for user_id in user_ids}
+        postgres = is_asyncpg(self._session)
         for chunk in _chunks(list(found), 500):
             params = {"user_ids": list(chunk), "now": now, "since": since}
-            rows = (await self._session.exec(_history_totals_statement(), params=params)).all()
+            rows = (await fetch(self._session, _history_totals_query(), params) if postgres else
+                    (await self._session.exec(_history_totals_statement(), params=params)).all())
             for user_id, seen, answers, accepted, declined, lapsed, last_accepted, \
                     next_lapse, first_created in rows:
                 oldest = _utc(first_created)
@@ -588,15 +619,13 @@ class SqlBehaviorEventRepository:
         (users without events are left out). The statement is built once, with the users and
         each windowed type's start as bind parameters (building it per call took more CPU
         than running it, on every applicant cache miss)."""
-        windows = {f"since_{t.name.lower()}": window_start(t, now) for t in _WINDOWED_EVENTS}
+        windows = _event_windows(now)
         found: dict[str, BehaviorEventCounts] = {}
         for chunk in _chunks(list(dict.fromkeys(user_ids)), 500):
             params = {"user_ids": list(chunk), **windows}
             rows = (await self._session.exec(_event_counts_statement(), params=params)).all()
             for user_id, *numbers, last in rows:
-                found[user_id] = BehaviorEventCounts.of(
-                    {t: int(n) for t, n in zip(BehaviorEventType, numbers, strict=True)},
-                    _utc(last))
+                found[user_id] = _event_counts_of(numbers, last)
         return found
 
 
@@ -605,10 +634,20 @@ _WINDOWED_EVENTS = tuple(t for t in BehaviorEventType
                          if window_start(t, datetime(2000, 1, 1, tzinfo=UTC)) is not None)
 
 
-@lru_cache(maxsize=1)
-def _event_counts_statement() -> Any:
-    """:meth:`SqlBehaviorEventRepository.counts_many`'s query; bind parameters ``user_ids``
-    (expanding) and ``since_<type>`` per windowed type."""
+def _event_windows(now: datetime) -> dict[str, datetime | None]:
+    """The ``since_<type>`` bind parameters of the event counts at ``now``."""
+    return {f"since_{t.name.lower()}": window_start(t, now) for t in _WINDOWED_EVENTS}
+
+
+def _event_counts_of(numbers: Sequence[Any], last: datetime | str | None) -> BehaviorEventCounts:
+    """Counts in ``BehaviorEventType`` order, as :func:`_event_count_columns` selects them."""
+    return BehaviorEventCounts.of(
+        {t: int(n) for t, n in zip(BehaviorEventType, numbers, strict=True)}, _utc(last))
+
+
+def _event_count_columns() -> list[Any]:
+    """Per event type, how many of the user's events count (bind parameters ``since_<type>``
+    per windowed type)."""
     e = _EVENTS.c
     columns = []
     for event_type in BehaviorEventType:
@@ -617,9 +656,64 @@ def _event_counts_statement() -> Any:
             since = bindparam(f"since_{event_type.name.lower()}", type_=UtcDateTime())
             condition = and_(condition, e.occurred_at >= since)
         columns.append(func.coalesce(func.sum(case((condition, 1), else_=0)), 0))
-    return (select(e.user_id, *columns, func.max(e.occurred_at))
+    return columns
+
+
+@lru_cache(maxsize=1)
+def _event_counts_statement() -> Any:
+    """:meth:`SqlBehaviorEventRepository.counts_many`'s query; bind parameters ``user_ids``
+    (expanding) and ``since_<type>`` per windowed type."""
+    e = _EVENTS.c
+    return (select(e.user_id, *_event_count_columns(), func.max(e.occurred_at))
             .where(e.user_id.in_(bindparam("user_ids", expanding=True)))
             .group_by(e.user_id))
+
+
+_APPLICANT_NAMES = tuple(c.name for c in _APPLICANTS.columns)
+_BEHAVIOR_NAMES = tuple(c.name for c in _BEHAVIOR.columns)
+
+
+class _Columns:
+    """Attribute access to some of a record's columns (``mapping.applicant_from_rows`` reads
+    rows by attribute), optionally under a prefix."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, record: Any, names: tuple[str, ...], prefix: str = "") -> None:
+        self._values = {name: record[prefix + name] for name in names}
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@lru_cache(maxsize=1)
+def _applicant_with_events_query() -> PgQuery:
+    """PostgreSQL: :meth:`SqlApplicantRepository.get` in one statement. The applicant's
+    columns, its behaviour row's as ``b_<column>`` (all ``NULL`` without one), and its events'
+    counts (``events`` = 0: none, the counts then do not apply) from a lateral aggregate (one
+    row whatever the number of events); bind parameters ``user_id`` and ``since_<type>``."""
+    a, b, e = _APPLICANTS.c, _BEHAVIOR.c, _EVENTS.c
+    counts = (select(func.count().label("events"),
+                     postgresql.array(_event_count_columns()).label("event_counts"),
+                     func.max(e.occurred_at).label("last_event"))
+              .where(e.user_id == a.user_id)
+              .lateral("behaviour_events"))
+    return PgQuery.of(
+        select(*a, *(column.label(f"b_{column.name}") for column in b), counts)
+        .select_from(_APPLICANTS.outerjoin(_BEHAVIOR, b.user_id == a.user_id)
+                     .join(counts, true()))
+        .where(a.user_id == bindparam("user_id", type_=Id)))
+
+
+#: PostgreSQL: :meth:`SqlOfferRepository.add_offer_sets` as one statement (a data-modifying
+#: ``WITH`` for the decisions; the offers' foreign keys are checked at the statement's end).
+_DECISIONS_INSERT = UnnestInsert.of(_DECISIONS)
+_OFFERS_INSERT = UnnestInsert.of(_OFFERS)
+_OFFER_SETS_SQL = (f"WITH decisions AS ({_DECISIONS_INSERT.sql()}) "
+                   f"{_OFFERS_INSERT.sql(first_parameter=len(_DECISIONS_INSERT.columns) + 1)}")
 
 
 def _utc(value: datetime | str | None) -> datetime | None:
@@ -632,11 +726,20 @@ def _utc(value: datetime | str | None) -> datetime | None:
 
 
 @lru_cache(maxsize=1)
-def _history_totals_statement() -> Any:
+def _history_totals_query() -> PgQuery:
+    """PostgreSQL: :func:`_history_totals_statement` with ``user_id = ANY(:user_ids)``, one
+    text whatever the number of users."""
+    return PgQuery.of(_history_totals_statement(any_users=True))
+
+
+@lru_cache(maxsize=2)
+def _history_totals_statement(any_users: bool = False) -> Any:
     """The history aggregates of :meth:`SqlOfferRepository.history_snapshots`, one row per
-    user with offers in the window; bind parameters ``user_ids`` (expanding), ``now`` and
-    ``since``."""
+    user with offers in the window; bind parameters ``user_ids`` (expanding, or one array with
+    ``any_users``), ``now`` and ``since``."""
     o = _OFFERS.c
+    users = (o.user_id == any_(bindparam("user_ids", type_=ARRAY(Id))) if any_users
+             else o.user_id.in_(bindparam("user_ids", expanding=True)))
     moment = bindparam("now", type_=UtcDateTime())
 
     def count_where(condition: Any) -> Any:
@@ -660,8 +763,7 @@ def _history_totals_statement() -> Any:
             func.min(case((open_offer, o.valid_until), else_=None)).label("next_lapse"),
             func.min(o.created_at).label("first_created"),
         )
-        .where(o.user_id.in_(bindparam("user_ids", expanding=True)),
-               o.created_at >= bindparam("since", type_=UtcDateTime()))
+        .where(users, o.created_at >= bindparam("since", type_=UtcDateTime()))
         .group_by(o.user_id, o.decision_id)
         .subquery()
     )

@@ -25,7 +25,11 @@ from application.pii import PiiProtection
 
 class SqlUnitOfWork:
     """``async with uow:`` opens a session; ``commit()`` makes the work durable; leaving the
-    block rolls back whatever was not committed and returns the connection to the pool."""
+    block rolls back whatever was not committed and returns the connection to the pool.
+
+    The transaction begins with the first statement that needs one; on PostgreSQL the fast
+    paths' reads (``adapters/sql/pg_fast.py``) run before it as statements of their own, so a
+    unit of work that only reads opens none."""
 
     applicants: SqlApplicantRepository
     offers: SqlOfferRepository

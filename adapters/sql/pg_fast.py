@@ -1,0 +1,161 @@
+"""PostgreSQL fast paths for the statements every ``loanOffers`` answer runs: constant SQL text,
+compiled once, rows sent as arrays, run on the unit of work's own connection.
+
+Why (measured in ``docs/PERFORMANCE.md``): through the ORM session each statement costs
+SQLAlchemy's per-call work (cache key, parameters processed row by row and column by column,
+ORM row loading), and a statement filtering on ``IN (:ids)`` has one text per number of ids, so
+asyncpg prepared it again (one more round trip, parse and plan on the server) for every group
+size on every pooled connection. Here:
+
+* :func:`insert_rows`: ``INSERT .. SELECT .. FROM unnest($1::type[], ..)`` per table, one text
+  whatever the number of rows (prepared once per connection), one array per column. It runs
+  through SQLAlchemy's connection (``exec_driver_sql``), inside the unit of work's transaction,
+  with SQLAlchemy's error handling (``IntegrityError``, invalidation, ``Unavailable``).
+* :class:`PgQuery` and :func:`fetch`: a Core ``SELECT`` (written with ``= ANY(:array)`` instead of
+  an expanding ``IN``) compiled once to PostgreSQL's text, run on the driver's connection. Inside
+  the unit of work's transaction when one is open (it sees that transaction's writes); when none
+  is open yet (nothing has been executed in the unit of work), as a statement of its own. At
+  READ COMMITTED, which the engine pins (``adapters/sql/database.py``), a statement sees the
+  same committed data whether it is the first statement of a transaction or a transaction of its
+  own, so a unit of work that only reads (a cache miss) skips ``BEGIN`` and ``ROLLBACK``: two of
+  its round trips.
+
+SQLite keeps the portable statements; the repositories choose (:func:`is_asyncpg`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Table
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from adapters.sql.errors import as_unavailable, is_unavailable
+from adapters.sql.tables import UtcDateTime
+
+_DIALECT = asyncpg_dialect()
+#: How SQLAlchemy's asyncpg adapter names the isolation level ``create_engine`` pins.
+READ_COMMITTED = "read_committed"
+
+
+def is_asyncpg(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.driver == "asyncpg"
+
+
+# --- inserts ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    name: str
+    kind: str        # "json": serialised here, cast to jsonb; "time": aware UTC; "plain"
+    array_type: str  # the element type of the parameter's array
+
+
+@dataclass(frozen=True, slots=True)
+class UnnestInsert:
+    """``INSERT INTO <table> (<columns>) SELECT .. FROM unnest(<one array per column>)``."""
+
+    table: str
+    columns: tuple[_Column, ...]
+
+    @classmethod
+    def of(cls, table: Table) -> UnnestInsert:
+        columns = []
+        for column in table.columns:
+            impl = column.type.dialect_impl(_DIALECT)
+            if isinstance(column.type, UtcDateTime):
+                columns.append(_Column(column.name, "time", "timestamptz"))
+            elif isinstance(impl, JSON):
+                columns.append(_Column(column.name, "json", "text"))  # cast to jsonb per value
+            else:
+                columns.append(_Column(column.name, "plain", impl.compile(dialect=_DIALECT)))
+        return cls(table.name, tuple(columns))
+
+    def sql(self, first_parameter: int = 1) -> str:
+        names = ", ".join(c.name for c in self.columns)
+        arrays = ", ".join(f"${i}::{c.array_type}[]"
+                           for i, c in enumerate(self.columns, start=first_parameter))
+        values = ", ".join(f"{c.name}::jsonb" if c.kind == "json" else c.name
+                           for c in self.columns)
+        return (f"INSERT INTO {self.table} ({names}) SELECT {values} "
+                f"FROM unnest({arrays}) AS rows ({names})")
+
+    def arrays(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+        """One list per column, converted as SQLAlchemy's bind processors would: JSON text
+        (``json.dumps``, SQLAlchemy's default serialiser, so the stored ``jsonb`` is the same)
+        and aware datetimes only (``UtcDateTime`` refuses naive ones)."""
+        out = []
+        for column in self.columns:
+            values = [row[column.name] for row in rows]
+            if column.kind == "json":
+                values = [None if v is None else json.dumps(v) for v in values]
+            elif column.kind == "time":
+                values = [_aware(v) for v in values]
+            out.append(values)
+        return out
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: store timezone-aware datetimes only")
+    return value.astimezone(UTC)
+
+
+Rows = Sequence[Mapping[str, Any]]
+
+
+async def insert_rows(session: AsyncSession, parts: Sequence[tuple[UnnestInsert, Rows]],
+                      sql: str) -> None:
+    """Run ``sql`` (the :class:`UnnestInsert` parts' statements in one text, their parameters
+    numbered in order) with the rows, in the unit of work's transaction."""
+    arguments: list[Any] = []
+    for insert, rows in parts:
+        arguments.extend(insert.arrays(rows))
+    connection = await session.connection()
+    await connection.exec_driver_sql(sql, tuple(arguments))
+
+
+# --- queries -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class PgQuery:
+    """A Core statement compiled once for asyncpg: its text and its parameters in order (the
+    statement's own constants included)."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, statement: Any) -> PgQuery:
+        compiled = statement.compile(dialect=_DIALECT)
+        return cls(compiled.string, tuple(compiled.positiontup or ()), dict(compiled.params))
+
+    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
+        return [params[name] if name in params else self.defaults[name] for name in self.names]
+
+
+async def fetch(session: AsyncSession, query: PgQuery, params: Mapping[str, Any]) -> list[Any]:
+    """``query``'s rows (asyncpg records), in the unit of work's transaction if one is open."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    if not driver.is_in_transaction() and raw.dbapi_connection.isolation_level != READ_COMMITTED:
+        # An engine not made by ``create_engine`` (isolation not pinned): no statement outside
+        # the unit of work's transaction, so begin it the usual way first.
+        await connection.exec_driver_sql("SELECT 1")
+    try:
+        return await driver.fetch(query.sql, *query.arguments(params))
+    except Exception as exc:
+        if driver.is_closed():  # the pool must not hand this connection out again
+            await connection.invalidate(exc)
+        if is_unavailable(exc):
+            raise as_unavailable(exc) from exc
+        raise
