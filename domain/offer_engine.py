@@ -190,8 +190,12 @@ def _counter_reasons(run: _Run) -> tuple[ReasonCode, ...]:
 
 def _explanation_adjustments(run: _Run, f: PricedFamily, i: int) -> tuple[RoiAdjustment, ...]:
     deltas = f.rule_deltas_bps[:, i].tolist()  # one conversion instead of two per rule
-    adjustments = [RoiAdjustment(rule.name, delta, rule.reason)
-                   for rule, delta in zip(run.policy.adjustments, deltas, strict=True) if delta]
+    # A rule moves a row by its own delta or not at all, so its adjustment object is the same
+    # in every offer: made once per policy (frozen), rebuilt only for any other delta.
+    made = run.policy.derived("rule_adjustments", lambda: tuple(
+        RoiAdjustment(r.name, float(r.delta_bps), r.reason) for r in run.policy.adjustments))
+    adjustments = [a if delta == a.delta_bps else RoiAdjustment(a.rule, delta, a.reason)
+                   for a, delta in zip(made, deltas, strict=True) if delta]
     if f.discount_cap_bps[i] > 0:
         adjustments.append(RoiAdjustment(
             "DISCOUNT_CAP", float(f.discount_cap_bps[i]),

@@ -18,6 +18,7 @@ Long-term value (INR): the discounted margin of future loans and cross-sell::
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -41,15 +42,22 @@ class BehaviorAnalysis:
     price_response: PriceResponseCurve
 
 
+SENSITIVITY_FEATURES = ("rate_comparisons", "decline_ratio", "browsing", "loyalty",
+                        "engagement")
+HISTORY_FEATURES = ("declined_offers", "lapsed_offers", "recent_acceptance")
+
+
 def sensitivity_features(m: BehaviorMetrics) -> dict[str, float]:
+    return dict(zip(SENSITIVITY_FEATURES, _sensitivity_values(m), strict=True))
+
+
+def _sensitivity_values(m: BehaviorMetrics) -> tuple[float, ...]:
     decisions = m.offers_declined + m.offers_accepted
-    return {
-        "rate_comparisons": min(m.rate_comparisons_90d / 10.0, 1.0),
-        "decline_ratio": m.offers_declined / decisions if decisions else 0.0,
-        "browsing": min(m.offers_viewed_90d / 20.0, 1.0),
-        "loyalty": min(m.loans_repaid / 3.0, 1.0),
-        "engagement": min(m.app_sessions_30d / 20.0, 1.0),
-    }
+    return (min(m.rate_comparisons_90d / 10.0, 1.0),
+            m.offers_declined / decisions if decisions else 0.0,
+            min(m.offers_viewed_90d / 20.0, 1.0),
+            min(m.loans_repaid / 3.0, 1.0),
+            min(m.app_sessions_30d / 20.0, 1.0))
 
 
 #: Days over which a past acceptance fades from full weight to none.
@@ -59,25 +67,29 @@ ACCEPTANCE_MEMORY_DAYS = 365.0
 def history_features(h: OfferHistorySummary, now: datetime | None) -> dict[str, float]:
     """0..1 features of the offer history: three declined answers (or five lapsed ones) count
     fully; an acceptance today counts fully and fades linearly over a year."""
+    return dict(zip(HISTORY_FEATURES, _history_values(h, now), strict=True))
+
+
+def _history_values(h: OfferHistorySummary, now: datetime | None) -> tuple[float, ...]:
     days = h.days_since_last_acceptance(now) if now is not None else None
     if days is None and h.last_accepted_at is not None:
         raise ValueError("history with an acceptance needs `now` to weigh its recency")
-    return {
-        "declined_offers": min(h.declined / 3.0, 1.0),
-        "lapsed_offers": min(h.lapsed / 5.0, 1.0),
-        "recent_acceptance": (0.0 if days is None
-                              else max(0.0, 1.0 - days / ACCEPTANCE_MEMORY_DAYS)),
-    }
+    return (min(h.declined / 3.0, 1.0),
+            min(h.lapsed / 5.0, 1.0),
+            0.0 if days is None else max(0.0, 1.0 - days / ACCEPTANCE_MEMORY_DAYS))
 
 
 def sensitivity_score(policy: PricingPolicy, m: BehaviorMetrics,
                       history: OfferHistorySummary = NO_HISTORY,
                       now: datetime | None = None) -> float:
-    weights = policy.sensitivity.weights
-    features = sensitivity_features(m) | history_features(history, now)
     # History weights are optional in a policy (older policies have none): absent means 0.
-    raw = policy.sensitivity.base + sum(weights.get(name, 0.0) * value
-                                        for name, value in features.items())
+    # The weights in feature order, once per policy; summed as weight x value in that order,
+    # as over the features' dict (without building and merging two dicts per applicant).
+    weights = policy.derived("sensitivity_weights", lambda: tuple(
+        policy.sensitivity.weights.get(name, 0.0)
+        for name in (*SENSITIVITY_FEATURES, *HISTORY_FEATURES)))
+    values = (*_sensitivity_values(m), *_history_values(history, now))
+    raw = policy.sensitivity.base + sum(map(operator.mul, weights, values))
     return min(1.0, max(0.0, raw))
 
 

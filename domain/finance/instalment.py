@@ -70,7 +70,7 @@ def annuity_factor(annual_rate: Any, tenure_months: int) -> Any:
     0, accurate near 0). A numpy array of rates also works, elementwise, because that branch uses
     arithmetic operators only; zero rates are not special-cased there (they give NaN).
     """
-    if isinstance(annual_rate, int | float):
+    if type(annual_rate) is float or isinstance(annual_rate, int | float):  # float: cheap check
         i = annual_rate / MONTHS_PER_YEAR
         if i == 0:
             return float(tenure_months)

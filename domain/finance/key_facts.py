@@ -100,14 +100,14 @@ def compute_key_figures(
     gst, net = _disbursal(principal_paise, roi_percent, tenure_months, processing_fee_paise,
                           gst_rate_percent, other_charges_paise)
     emi, total_interest, last = schedule_totals(principal_paise, roi_percent, tenure_months)
-    return KeyFigures(
-        processing_fee=processing_fee_paise,
-        gst_on_fee=gst,
-        net_disbursal=net,
-        emi=emi,
-        total_interest=total_interest,
-        total_payable=principal_paise + total_interest,
-        apr_percent=level_apr_percent(net, emi, tenure_months, last),
+    return KeyFigures(  # positional, in field order (it runs for every offer)
+        processing_fee_paise,                                # processing_fee
+        gst,                                                 # gst_on_fee
+        net,                                                 # net_disbursal
+        emi,                                                 # emi
+        total_interest,                                      # total_interest
+        principal_paise + total_interest,                    # total_payable
+        level_apr_percent(net, emi, tenure_months, last),    # apr_percent
     )
 
 
@@ -150,6 +150,17 @@ def _validate(
 def _percent_in_range(value: Decimal) -> bool:
     """0 <= value <= 100, exactly. A finite Decimal compares exactly with integers, without the
     Fraction that other inputs (str, ...) are turned into; this runs for every offer."""
+    if type(value) is Decimal and value in _PERCENTS_IN_RANGE:  # the GST rate, offered rates
+        return True
     if type(value) is Decimal and value.is_finite():
-        return 0 <= value <= 100
+        in_range = 0 <= value <= 100
+        if in_range and len(_PERCENTS_IN_RANGE) < _MAX_REMEMBERED:
+            _PERCENTS_IN_RANGE.add(value)
+        return in_range
     return 0 <= as_fraction(value) <= 100
+
+
+#: Finite Decimals already found within [0, 100] (a Decimal is in the set only if equal to
+#: one found in range, which is then in range too); bounded, a cache of repeated values.
+_PERCENTS_IN_RANGE: set[Decimal] = set()
+_MAX_REMEMBERED = 4096

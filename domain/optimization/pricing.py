@@ -485,13 +485,22 @@ def price_rows(policy: PricingPolicy, rows: PricingRows) -> PricedRows:
     objective = conversion * (profit + _zero_d(policy.ranking.lifetime_value_weight
                                                * rows.long_term_value))
     loss_part = expected_loss / a_exp
-    return PricedRows(
-        break_even=r0, intercept=np.full(len(r0), intercept) if type(intercept) is float
-        else intercept, optimal=r_star, banded=banded,
-        rule_deltas_bps=rule_deltas, discount_cap_bps=discount_cap, value_floor_bps=value_floor,
-        cap_bps=cap, roi_bps=roi_bps, feasible=feasible, margin_infeasible=~margin_ok,
-        conversion=conversion, expected_profit=profit, risk_impact=loss_part * k.hundred,
-        objective=objective,
+    return PricedRows(  # positional, in field order (see price_family)
+        r0,                                                          # break_even
+        np.full(len(r0), intercept) if type(intercept) is float else intercept,  # intercept
+        r_star,                                                      # optimal
+        banded,                                                      # banded
+        rule_deltas,                                                 # rule_deltas_bps
+        discount_cap,                                                # discount_cap_bps
+        value_floor,                                                 # value_floor_bps
+        cap,                                                         # cap_bps
+        roi_bps,                                                     # roi_bps
+        feasible,                                                    # feasible
+        ~margin_ok,                                                  # margin_infeasible
+        conversion,                                                  # conversion
+        profit,                                                      # expected_profit
+        loss_part * k.hundred,                                       # risk_impact
+        objective,                                                   # objective
     )
 
 
@@ -516,31 +525,37 @@ def price_family(ctx: ApplicantContext, candidates: list[Candidate]) -> PricedFa
     # A, B and H of each row in one gather of the (3, tenures) stack (rows of it are views).
     interest, funding, loss = exposure.stacked[:, index]
     request = ctx.request
+    slope = ctx.behavior.price_response.slope
+    # The three records below are built positionally, in field order: keyword matching for
+    # some fifty arguments costs ~1.3 us an applicant (the golden test pins every field).
     rows = PricingRows(
-        amounts=amounts, tenures=tenures,
-        fee_fraction=np.array(fee_floats) / amounts,
-        interest_exposure=interest, funding_exposure=funding, loss_exposure=loss,
-        intercept=ctx.behavior.price_response.intercept,
-        slope=ctx.behavior.price_response.slope,
-        requested_amount=(float(request.requested_amount)
-                          if request.requested_amount is not None else np.nan),
-        requested_tenure=(float(request.requested_tenure)
-                          if request.requested_tenure is not None else np.nan),
-        min_roi=risk.min_roi, max_roi=risk.max_roi,
-        max_new_emi=float(risk.affordability.max_new_emi),
-        long_term_value=float(ctx.behavior.long_term_value),
-        loans_repaid=ctx.behavior_metrics.loans_repaid,
-        employer_category=ctx.credit.employer_category.value, band=ctx.band.name,
-        sensitivity=ctx.behavior.price_sensitivity.value,
+        amounts,                                                     # amounts
+        tenures,                                                     # tenures
+        np.array(fee_floats) / amounts,                              # fee_fraction
+        interest,                                                    # interest_exposure
+        funding,                                                     # funding_exposure
+        loss,                                                        # loss_exposure
+        ctx.behavior.price_response.intercept,                       # intercept
+        slope,                                                       # slope
+        (float(request.requested_amount)
+         if request.requested_amount is not None else np.nan),       # requested_amount
+        (float(request.requested_tenure)
+         if request.requested_tenure is not None else np.nan),       # requested_tenure
+        risk.min_roi,                                                # min_roi
+        risk.max_roi,                                                # max_roi
+        float(risk.affordability.max_new_emi),                       # max_new_emi
+        float(ctx.behavior.long_term_value),                         # long_term_value
+        ctx.behavior_metrics.loans_repaid,                           # loans_repaid
+        ctx.credit.employer_category.value,                          # employer_category
+        ctx.band.name,                                               # band
+        ctx.behavior.price_sensitivity.value,                        # sensitivity
     )
     p = price_rows(policy, rows)
     return PricedFamily(
-        candidates=tuple(candidates), fee=fees, break_even=p.break_even, intercept=p.intercept,
-        slope=ctx.behavior.price_response.slope, optimal=p.optimal, banded=p.banded,
-        rule_deltas_bps=p.rule_deltas_bps, discount_cap_bps=p.discount_cap_bps,
-        value_floor_bps=p.value_floor_bps, cap_bps=p.cap_bps, roi_bps=p.roi_bps,
-        feasible=p.feasible, margin_infeasible=p.margin_infeasible, conversion=p.conversion,
-        expected_profit=p.expected_profit, risk_impact=p.risk_impact, objective=p.objective,
+        tuple(candidates), fees, p.break_even, p.intercept, slope, p.optimal, p.banded,
+        p.rule_deltas_bps, p.discount_cap_bps, p.value_floor_bps, p.cap_bps, p.roi_bps,
+        p.feasible, p.margin_infeasible, p.conversion, p.expected_profit, p.risk_impact,
+        p.objective,
     )
 
 

@@ -174,17 +174,17 @@ def assess_risk(policy: PricingPolicy, credit: CreditProfile, max_tenure: int) -
     band, r0, min_roi, max_roi, base_roi = (rated.band, rated.break_even_roi, rated.min_roi,
                                             rated.max_roi, rated.base_roi)
     afford = affordability(policy, credit, band, max_roi, max_tenure)
-    return RiskAssessment(
-        risk_score=result.score,
-        probability_of_default=pd,
-        risk_band=band.name if band is not None else OUT_OF_POLICY_BAND,
-        band=band,
-        break_even_roi=r0,
-        base_roi=base_roi,
-        min_roi=min_roi,
-        max_roi=max_roi,
-        reason_codes=_scorecard_reasons(result),
-        recommendations=_recommendations(policy, result, afford, band, min_roi, max_roi),
-        affordability=afford,
-        score_detail=result,
+    return RiskAssessment(  # positional, in field order (it runs for every applicant)
+        result.score,                                                 # risk_score
+        pd,                                                           # probability_of_default
+        band.name if band is not None else OUT_OF_POLICY_BAND,        # risk_band
+        band,                                                         # band
+        r0,                                                           # break_even_roi
+        base_roi,                                                     # base_roi
+        min_roi,                                                      # min_roi
+        max_roi,                                                      # max_roi
+        _scorecard_reasons(result),                                   # reason_codes
+        _recommendations(policy, result, afford, band, min_roi, max_roi),  # recommendations
+        afford,                                                       # affordability
+        result,                                                       # score_detail
     )
