@@ -88,6 +88,10 @@ def create_engine(
             # (``adapters/sql/pg_fast.py``) see what they would inside one only at this level.
             isolation_level="READ COMMITTED",
             pool_size=pool_size,
+            # The connection returned last is handed out first: below full load the same few
+            # stay busy (no ping, see ``ping_after_idle``) and the rest sit idle, instead of
+            # every checkout taking the longest-idle one, pinged first once it idled a second.
+            pool_use_lifo=True,
             max_overflow=max_overflow,
             pool_timeout=pool_timeout,
             connect_args={

@@ -144,3 +144,23 @@ async def test_the_default_pool_keeps_its_connections_through_a_burst(postgres_u
         assert closed == []
     finally:
         await engine.dispose()
+
+
+@pytest.mark.services
+async def test_the_connection_returned_last_is_handed_out_first(postgres_url: str) -> None:
+    """Below full load the same connection serves unit after unit (it was used moments ago:
+    no ping); the others stay idle instead of each being taken in turn after idling."""
+    engine = create_engine(postgres_url, pool_size=3, max_overflow=0)
+
+    async def pid_while_others_run(pause: float) -> int:
+        async with engine.connect() as connection:
+            return (await connection.execute(
+                text("SELECT pg_backend_pid() FROM pg_sleep(:s)"), {"s": pause})).scalar_one()
+
+    try:
+        opened = set(await asyncio.gather(*(pid_while_others_run(0.05) for _ in range(3))))
+        assert len(opened) == 3
+        one_after_another = {await pid_while_others_run(0) for _ in range(6)}
+        assert len(one_after_another) == 1
+    finally:
+        await engine.dispose()
