@@ -43,11 +43,14 @@ class AdmissionMiddleware:
                 or scope["path"] != self.path):
             await self.app(scope, receive, send)
             return
-        REQUESTS_WAITING.inc()
-        try:
+        if self._slots.locked():  # no free slot (or others queued first): this one waits
+            REQUESTS_WAITING.inc()
+            try:
+                await self._slots.acquire()
+            finally:
+                REQUESTS_WAITING.dec()
+        else:  # a free slot and nobody waiting: taken at once (the gauge would only blink)
             await self._slots.acquire()
-        finally:
-            REQUESTS_WAITING.dec()
         try:
             # The first message is the buffered body, or ``http.disconnect`` if the client
             # has closed the connection meanwhile (uvicorn reports that first).

@@ -12,6 +12,7 @@ among the first :data:`MAX_OPERATION_NAMES` distinct ones a process sees (the re
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -60,6 +61,15 @@ GRAPHQL_LATENCY = Histogram(
 GRAPHQL_ERRORS = Counter(
     "loan_offers_graphql_errors_total", "GraphQL errors returned, by extensions.code.", ["code"])
 
+# The children of the label values seen, kept: ``labels()`` validates, stringifies and takes a
+# lock on every call, and these run on every request. The label values are bounded sets (see
+# the module docstring), so these memos stay as small as the metrics themselves.
+_http_latency = functools.cache(HTTP_LATENCY.labels)
+_http_requests = functools.cache(HTTP_REQUESTS.labels)
+_graphql_operations = functools.cache(GRAPHQL_OPERATIONS.labels)
+_graphql_latency = functools.cache(GRAPHQL_LATENCY.labels)
+_graphql_errors = functools.cache(GRAPHQL_ERRORS.labels)
+
 
 class HttpMetricsMiddleware:
     """Counts, times and gauges every HTTP request (WebSocket sessions are not requests)."""
@@ -88,8 +98,8 @@ class HttpMetricsMiddleware:
             await self.app(scope, receive, send_and_watch)
         finally:
             HTTP_IN_FLIGHT.dec()
-            HTTP_LATENCY.labels(route, method).observe(time.perf_counter() - started)
-            HTTP_REQUESTS.labels(route, method, str(status)).inc()
+            _http_latency(route, method).observe(time.perf_counter() - started)
+            _http_requests(route, method, str(status)).inc()
 
 
 class _OperationNames:
@@ -153,10 +163,10 @@ class GraphQLMetrics(SchemaExtension):
         else:
             result = context.result
             errors = list(getattr(result, "errors", None) or context.pre_execution_errors or [])
-        GRAPHQL_OPERATIONS.labels(name, operation_type, "error" if errors else "success").inc()
-        GRAPHQL_LATENCY.labels(name, operation_type).observe(elapsed)
+        _graphql_operations(name, operation_type, "error" if errors else "success").inc()
+        _graphql_latency(name, operation_type).observe(elapsed)
         for error in errors:
-            GRAPHQL_ERRORS.labels(error_code(error)).inc()
+            _graphql_errors(error_code(error)).inc()
 
 
 def metrics_registry() -> CollectorRegistry:

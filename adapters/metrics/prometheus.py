@@ -12,6 +12,8 @@ gauges use ``livesum`` so a dead worker's values disappear.
 
 from __future__ import annotations
 
+import collections
+import functools
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -19,6 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.cache.applicant_cache import CacheStats
+from adapters.metrics.recording import observe_all
 from domain.offers import LoanOffer, OfferSet
 
 ROI_BUCKETS = (10.5, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 33, 36, 40)
@@ -88,25 +91,42 @@ POOL_INVALIDATED = Counter(
 
 
 class PrometheusOfferMetrics:
-    """The ``OfferMetrics`` port on prometheus-client (in-memory counters: never blocks)."""
+    """The ``OfferMetrics`` port on prometheus-client (in-memory counters: never blocks).
+
+    Children are looked up once per set of label values (``labels`` validates, stringifies and
+    locks on every call) and an answer's offers are observed per histogram in one pass
+    (:mod:`adapters.metrics.recording`): with several workers every write takes a lock and a
+    fork check, and this runs on every ``loanOffers`` answer."""
+
+    def __init__(self) -> None:
+        self._decisions = functools.cache(DECISIONS.labels)
+        self._generated = functools.cache(OFFERS_GENERATED.labels)
+        self._roi = functools.cache(OFFER_ROI.labels)
+        self._apr = functools.cache(OFFER_APR.labels)
+        self._conversion = functools.cache(OFFER_CONVERSION.labels)
+        self._fallbacks = functools.cache(FALLBACKS.labels)
+        self._policy_answers = functools.cache(POLICY_ANSWERS.labels)
+        self._expected_profit = functools.cache(POLICY_EXPECTED_PROFIT.labels)
 
     def offers_generated(self, offer_set: OfferSet) -> None:
         decision, band = offer_set.decision.value, offer_set.risk.risk_band or "NONE"
-        DECISIONS.labels(decision, band).inc()
+        self._decisions(decision, band).inc()
         version = str(offer_set.policy_version)
-        POLICY_ANSWERS.labels(version, decision).inc()
-        if offer_set.offers:
-            best = offer_set.offers[0]
-            POLICY_EXPECTED_PROFIT.labels(version).inc(
-                max(0.0, best.conversion_probability * float(best.expected_profit)))
-        if offer_set.offers:
-            OFFERS_GENERATED.labels(decision, band).inc(len(offer_set.offers))
-        for offer in offer_set.offers:
-            OFFER_ROI.labels(band).observe(float(offer.roi))
-            OFFER_APR.labels(band).observe(float(offer.apr))
-            OFFER_CONVERSION.labels(band).observe(offer.conversion_probability)
-            if offer.explanation.fallback_applied:
-                FALLBACKS.labels(offer.explanation.fallback_applied).inc()
+        self._policy_answers(version, decision).inc()
+        offers = offer_set.offers
+        if not offers:
+            return
+        best = offers[0]
+        self._expected_profit(version).inc(
+            max(0.0, best.conversion_probability * float(best.expected_profit)))
+        self._generated(decision, band).inc(len(offers))
+        observe_all(self._roi(band), [float(offer.roi) for offer in offers])
+        observe_all(self._apr(band), [float(offer.apr) for offer in offers])
+        observe_all(self._conversion(band), [offer.conversion_probability for offer in offers])
+        fallbacks = collections.Counter(offer.explanation.fallback_applied for offer in offers
+                                        if offer.explanation.fallback_applied)
+        for fallback, count in fallbacks.items():
+            self._fallbacks(fallback).inc(count)
 
     def offer_accepted(self, offer: LoanOffer) -> None:
         OFFERS_ACCEPTED.inc()
@@ -114,16 +134,19 @@ class PrometheusOfferMetrics:
         ACCEPTED_ROI.observe(float(offer.roi))
 
 
+_cache_requests = functools.cache(CACHE_REQUESTS.labels)  # levels and results: a few values
+
+
 class PrometheusCacheStats(CacheStats):
     """Cache statistics that are also Prometheus counters."""
 
     def hit(self, level: str) -> None:
         super().hit(level)
-        CACHE_REQUESTS.labels(level, "hit").inc()
+        _cache_requests(level, "hit").inc()
 
     def miss(self) -> None:
         super().miss()
-        CACHE_REQUESTS.labels("all", "miss").inc()
+        _cache_requests("all", "miss").inc()
 
     def error(self, operation: str) -> None:
         super().error(operation)

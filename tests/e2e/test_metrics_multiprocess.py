@@ -13,10 +13,13 @@ from tests.servers import UvicornServer, run_cli
 REQUESTS = 40
 
 
-def graphql_requests(metrics_text: str) -> float:
+def total(metrics_text: str, prefix: str, contains: str = "") -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in metrics_text.splitlines()
-               if line.startswith("loan_offers_http_requests_total{")
-               and 'route="/graphql"' in line)
+               if line.startswith(prefix) and contains in line)
+
+
+def graphql_requests(metrics_text: str) -> float:
+    return total(metrics_text, "loan_offers_http_requests_total{", 'route="/graphql"')
 
 
 @pytest.mark.slow
@@ -36,11 +39,19 @@ def test_metrics_are_summed_over_workers(tmp_path: Path) -> None:
                 "query": f'{{ loanOffers(request: {{userId: "user-{n % 20 + 1:06d}"}}) '
                          "{ decision } }"})
             assert response.status_code == 200 and "errors" not in response.json()
-        scrapes = [graphql_requests(httpx.get(f"{server.url}/metrics", timeout=10).text)
-                   for _ in range(6)]
+        texts = [httpx.get(f"{server.url}/metrics", timeout=10).text for _ in range(6)]
+        scrapes = [graphql_requests(text) for text in texts]
         pids = {m.group(1) for f in metrics_dir.glob("*.db")
                 if (m := re.search(r"_(\d+)\.db$", f.name))}
     finally:
         server.close()
     assert scrapes == [REQUESTS] * len(scrapes)
+    # The business metrics (several observations written at once per answer) sum up as well.
+    for text in texts:
+        assert total(text, "loan_offers_decisions_total{") == REQUESTS
+        offers = total(text, "loan_offers_offers_generated_total{")
+        assert offers >= REQUESTS
+        assert total(text, "loan_offers_offer_roi_percent_count{") == offers
+        assert total(text, "loan_offers_offer_apr_percent_bucket{", 'le="+Inf"') == offers
+        assert total(text, "loan_offers_graphql_operations_total{") == REQUESTS
     assert len(pids) >= 2, "only one worker wrote metrics: the test proves nothing"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from prometheus_client import REGISTRY
 from starlette.types import Message, Receive, Scope, Send
 
 from graphql_api.admission import AdmissionMiddleware
@@ -100,3 +101,20 @@ async def test_zero_means_no_bound() -> None:
     assert app.running == 50
     app.release.set()
     await asyncio.gather(*tasks)
+
+
+def waiting_gauge() -> float:
+    return REGISTRY.get_sample_value("loan_offers_http_requests_waiting") or 0.0
+
+
+async def test_the_waiting_gauge_counts_the_queued_requests_only() -> None:
+    app = Gate()
+    admission = AdmissionMiddleware(app, max_in_flight=2)
+    before = waiting_gauge()
+    tasks = [asyncio.create_task(admission(scope(f"r{i}"), receiving(BODY), sent))
+             for i in range(5)]
+    await asyncio.sleep(0.01)
+    assert app.running == 2 and waiting_gauge() - before == 3
+    app.release.set()
+    await asyncio.gather(*tasks)
+    assert waiting_gauge() == before
