@@ -14,12 +14,22 @@ Strawberry's own.
 
 ``get_extensions_results`` skips the extensions that do not override ``get_results`` (theirs
 returns ``{}``).
+
+One deliberate difference: when a hook raises on entry (``DocumentSetup`` refusing a persisted
+query: ``PERSISTED_QUERY_NOT_FOUND`` is the APQ protocol's normal first answer), the hooks
+entered before it are exited with that exception, as a ``with`` statement would. Strawberry's
+runner leaves them suspended until the garbage collector closes them, so ``GraphQLMetrics``
+recorded a ``GeneratorExit`` at some later moment, counted as ``INTERNAL_SERVER_ERROR``: the
+error the SLO alerts burn on (deploy/monitoring). Now it records the refusal's own code at once.
+The answer is unchanged: the exception still leaves the stage and Strawberry answers it as
+before.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
+import sys
 from asyncio import iscoroutinefunction
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
@@ -93,11 +103,15 @@ class _Stage:
     def __enter__(self) -> None:
         self.exit_stack = contextlib.ExitStack()
         self.exit_stack.__enter__()
-        for factory, is_async, extension in self.hooks:
-            if is_async:
-                raise RuntimeError(f"SchemaExtension hook {extension}.{self.hook_name} "
-                                   "failed to complete synchronously.")
-            self.exit_stack.enter_context(factory(extension))
+        try:
+            for factory, is_async, extension in self.hooks:
+                if is_async:
+                    raise RuntimeError(f"SchemaExtension hook {extension}.{self.hook_name} "
+                                       "failed to complete synchronously.")
+                self.exit_stack.enter_context(factory(extension))
+        except BaseException:
+            self.exit_stack.__exit__(*sys.exc_info())
+            raise
 
     # Like Strawberry's, the exits return None: a hook that swallows an exception does not
     # stop it from propagating out of the stage.
@@ -108,11 +122,15 @@ class _Stage:
     async def __aenter__(self) -> None:
         self.async_exit_stack = contextlib.AsyncExitStack()
         await self.async_exit_stack.__aenter__()
-        for factory, is_async, extension in self.hooks:
-            if is_async:
-                await self.async_exit_stack.enter_async_context(factory(extension))
-            else:
-                self.async_exit_stack.enter_context(factory(extension))
+        try:
+            for factory, is_async, extension in self.hooks:
+                if is_async:
+                    await self.async_exit_stack.enter_async_context(factory(extension))
+                else:
+                    self.async_exit_stack.enter_context(factory(extension))
+        except BaseException:
+            await self.async_exit_stack.__aexit__(*sys.exc_info())
+            raise
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc_val: BaseException | None,

@@ -20,6 +20,8 @@ from graphql_api.schema import SchemaOptions
 from tests.e2e.test_fast_completion import _body, _cases
 
 STAFF = frozenset({Role.AGENT, Role.ANALYST})
+CUSTOMER_FORBIDDEN = "query LoanOffers($request: LoanOfferRequest!) " \
+    "{ loanOffers(request: $request) { offers { expectedProfit } } }"
 
 
 def _apq(document: str | None, digest: str, variables: dict) -> bytes:
@@ -30,8 +32,9 @@ def _apq(document: str | None, digest: str, variables: dict) -> bytes:
     return orjson.dumps(payload)
 
 
-def _extension_cases(user: str) -> list[tuple[frozenset[Role], bytes, str]]:
-    """Requests refused or shaped by the extensions before or around execution."""
+def _extension_cases(user: str) -> list[tuple[frozenset[Role], bytes, str, bool]]:
+    """Requests refused or shaped by the extensions before or around execution; the last item
+    says whether a hook refuses it on entry (``DocumentSetup``: persisted-query errors)."""
     request = {"request": {"userId": user}}
     digest = hashlib.sha256(LOAN_OFFERS.encode()).hexdigest()
     plain = [
@@ -44,16 +47,18 @@ def _extension_cases(user: str) -> list[tuple[frozenset[Role], bytes, str]]:
         '{ loanOffers(request: {userId: "user\\u0000"}) { decision } }',  # NUL character
         "mutation { acceptOffer(offerId: \"x\", idempotencyKey: \"k\") { status } }",
     ]
-    cases = [(STAFF, orjson.dumps({"query": q}), user) for q in plain]
+    cases = [(STAFF, orjson.dumps({"query": q}), user, False) for q in plain]
     cases += [
-        (STAFF, _apq(None, "0" * 64, request), user),  # not found
-        (STAFF, _apq(LOAN_OFFERS, "f" * 64, request), user),  # hash mismatch
-        (STAFF, _apq(LOAN_OFFERS, digest, request), user),  # registers
-        (STAFF, _apq(None, digest, request), user),  # by hash
-        (STAFF, _apq(None, "abc", request), user),  # malformed hash
-        (frozenset({Role.CUSTOMER}), _apq(None, digest, request), "user-999999"),  # FORBIDDEN
-        (STAFF, b'{"query": 12}', user),
-        (STAFF, b"not json", user),
+        (STAFF, _apq(None, "0" * 64, request), user, True),  # not found
+        (STAFF, _apq(LOAN_OFFERS, "f" * 64, request), user, True),  # hash mismatch
+        (STAFF, _apq(LOAN_OFFERS, digest, request), user, False),  # registers
+        (STAFF, _apq(None, digest, request), user, False),  # by hash
+        (STAFF, _apq(None, "abc", request), user, True),  # malformed hash
+        # another app (its own store): not found there
+        (frozenset({Role.CUSTOMER}), _apq(None, digest, request), "user-999999", True),
+        (frozenset({Role.CUSTOMER}), _body(CUSTOMER_FORBIDDEN, request), user, False),
+        (STAFF, b'{"query": 12}', user, False),
+        (STAFF, b"not json", user, False),
     ]
     return cases
 
@@ -76,7 +81,7 @@ def offer_sets() -> dict:
 async def test_answers_and_metrics_are_those_of_strawberrys_runner(
         offer_sets: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     user = next(iter(offer_sets))[0]
-    requests = [(roles, _body(document, variables), subject)
+    requests = [(roles, _body(document, variables), subject, False)
                 for roles, document, variables, subject in _cases(offer_sets)]
     requests += _extension_cases(user)
     used: list[bool] = []
@@ -90,13 +95,13 @@ async def test_answers_and_metrics_are_those_of_strawberrys_runner(
     runs = []
     for planned in (False, True):
         apps: dict[frozenset[Role], object] = {}
-        # A hook left suspended (a later extension raised on entry: Strawberry does not unwind
-        # the ones entered before) is closed when collected, and GraphQLMetrics records then:
-        # collect at both ends of a run so that lands in its own run.
+        # A hook left suspended (Strawberry's runner, a later hook refused on entry) is closed
+        # when collected, and GraphQLMetrics records then: collect at both ends of a run so
+        # that lands in its own run.
         gc.collect()
         before = _graphql_samples()
         answers = []
-        for roles, body, subject in requests:
+        for roles, body, subject, _ in requests:
             app = apps.get(roles)
             if app is None:
                 app = apps[roles] = offers_app(offer_sets, roles, SchemaOptions(
@@ -109,11 +114,26 @@ async def test_answers_and_metrics_are_those_of_strawberrys_runner(
         runs.append((answers, _moved(before, _graphql_samples())))
         assert bool(used) == planned  # the runner under test did (or did not) run
     (generic, generic_metrics), (planned_answers, planned_metrics) = runs
-    for (roles, body, _), expected, got in zip(requests, generic, planned_answers, strict=True):
+    for (roles, body, _, _), expected, got in zip(requests, generic, planned_answers,
+                                                  strict=True):
         assert got == expected, (roles, body[:120])
-    assert planned_metrics == generic_metrics
     codes = {e.get("extensions", {}).get("code") for _, body in generic if body.startswith(b"{")
              for e in (orjson.loads(body).get("errors") or ())}
     assert {"FORBIDDEN", "NOT_FOUND", "BAD_USER_INPUT", "GRAPHQL_PARSE_FAILED",
             "GRAPHQL_VALIDATION_FAILED", "PERSISTED_QUERY_NOT_FOUND",
             "PERSISTED_QUERY_HASH_MISMATCH"} <= codes, codes
+    # The same metrics, but for the refusals on entry: Strawberry's runner left the metrics
+    # hook suspended and it counted INTERNAL_SERVER_ERROR when collected; the planned runner
+    # exits it with the refusal, which is counted by its own code (extension_runner.py).
+    refused = [orjson.loads(body)["errors"][0]["extensions"]["code"]
+               for (_, _, _, on_entry), (_, body) in zip(requests, generic, strict=True)
+               if on_entry]
+    expected = dict(generic_metrics)
+    internal = ("loan_offers_graphql_errors_total", (("code", "INTERNAL_SERVER_ERROR"),))
+    expected[internal] -= len(refused)
+    if not expected[internal]:
+        del expected[internal]
+    for code in refused:
+        key = ("loan_offers_graphql_errors_total", (("code", code),))
+        expected[key] = expected.get(key, 0.0) + 1
+    assert planned_metrics == expected
