@@ -17,6 +17,7 @@ from domain.offers import LoanOffer as DomainOffer
 from domain.offers import OfferSet
 from domain.reasons import ReasonCode as DomainReason
 from domain.risk.assessment import RiskAssessment as DomainRisk
+from graphql_api.plain_inputs import plain_input
 
 CENT = Decimal("0.01")
 
@@ -56,6 +57,7 @@ class PriceSensitivity(Enum):
     HIGH = "HIGH"
 
 
+@plain_input  # built without Strawberry's per-field conversion (plain_inputs.py)
 @strawberry.input(description="What the customer asks for; omit both for the full offer grid.")
 class LoanOfferRequest:
     user_id: strawberry.ID
