@@ -142,6 +142,14 @@ class PgQuery:
         return [params[name] if name in params else self.defaults[name] for name in self.names]
 
 
+async def in_transaction(session: AsyncSession) -> bool:
+    """Whether the unit of work's connection has a transaction open (it has written, or read
+    inside one)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return bool(raw.driver_connection.is_in_transaction())
+
+
 async def fetch(session: AsyncSession, query: PgQuery, params: Mapping[str, Any]) -> list[Any]:
     """``query``'s rows (asyncpg records), in the unit of work's transaction if one is open."""
     connection = await session.connection()

@@ -50,7 +50,14 @@ from adapters.sql.mapping import (
     offer_columns,
     offer_from_row,
 )
-from adapters.sql.pg_fast import PgQuery, UnnestInsert, fetch, insert_rows, is_asyncpg
+from adapters.sql.pg_fast import (
+    PgQuery,
+    UnnestInsert,
+    fetch,
+    in_transaction,
+    insert_rows,
+    is_asyncpg,
+)
 from adapters.sql.pii_columns import index_column
 from adapters.sql.tables import (
     ApplicantBehaviorRow,
@@ -119,11 +126,13 @@ class SqlApplicantRepository:
     CHUNK_SIZE = 500
 
     def __init__(self, session: AsyncSession, pii: PiiProtection, now: Now = utc_now,
-                 events: SqlBehaviorEventRepository | None = None) -> None:
+                 events: SqlBehaviorEventRepository | None = None,
+                 prefetch: HistoryPrefetch | None = None) -> None:
         self._session = session
         self._pii = pii
         self._now = now
         self._events = events
+        self._prefetch = prefetch
 
     async def get(self, user_id: str) -> Applicant | None:
         """The applicant; with an events repository, its metrics include the recorded events."""
@@ -139,14 +148,21 @@ class SqlApplicantRepository:
         return replace(applicant, behavior=apply_event_counts(applicant.behavior, counts, now))
 
     async def _get_with_events_pg(self, user_id: str) -> Applicant | None:
-        """PostgreSQL: the applicant, its behaviour row and its event counts in one statement
-        (one round trip instead of two; see ``adapters/sql/pg_fast.py``)."""
+        """PostgreSQL: the applicant, its behaviour row, its event counts and its offer-history
+        aggregate in one statement (one round trip instead of three; see
+        ``adapters/sql/pg_fast.py``). The aggregate is kept for this unit of work's
+        ``history_snapshots`` of the user (:class:`HistoryPrefetch`)."""
         now = self._now()
-        params = {"user_id": user_id, **_event_windows(now)}
+        params = {"user_id": user_id, "user_ids": [user_id], "now": now,
+                  "since": now - SqlOfferRepository.HISTORY_WINDOW, **_event_windows(now)}
         rows = await fetch(self._session, _applicant_with_events_query(), params)
         if not rows:
             return None
         row = rows[0]
+        if self._prefetch is not None and not await in_transaction(self._session):
+            history = (HistorySnapshot(NO_HISTORY, None) if row["h_user_id"] is None else
+                       _snapshot_of(*(row[f"h_{name}"] for name in _HISTORY_COLUMNS[1:])))
+            self._prefetch.keep(user_id, now, history)
         applicant = applicant_from_rows(_Columns(row, _APPLICANT_NAMES),
                                         _Columns(row, _BEHAVIOR_NAMES, "b_")
                                         if row["b_user_id"] is not None else None, self._pii)
@@ -254,10 +270,39 @@ class SqlApplicantRepository:
         return applicant_columns(applicant, now, self._pii)
 
 
+class HistoryPrefetch:
+    """PostgreSQL: offer-history aggregates read together with an applicant, for the same unit
+    of work's ``history_snapshots`` of that one user (a cache miss reads both), instead of a
+    second statement.
+
+    Served only when it cannot differ from what the second statement would read: the unit of
+    work still has no transaction open (so it wrote nothing since; both are statements of their
+    own at READ COMMITTED, the second merely later), and the later ``now`` is not before the
+    first nor at or past the moment the aggregate changes by itself (``changes_at``: an open
+    offer lapses, the oldest answer leaves the window), the same rule the history cache serves
+    its entries by. Each entry serves once."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[datetime, HistorySnapshot]] = {}
+
+    def keep(self, user_id: str, now: datetime, snapshot: HistorySnapshot) -> None:
+        self._entries[user_id] = (now, snapshot)
+
+    def take(self, user_id: str, now: datetime) -> HistorySnapshot | None:
+        read_at, snapshot = self._entries.pop(user_id, (None, None))
+        if read_at is None or snapshot is None or now < read_at:
+            return None
+        if snapshot.changes_at is not None and now >= snapshot.changes_at:
+            return None
+        return snapshot
+
+
 class SqlOfferRepository:
-    def __init__(self, session: AsyncSession, now: Now = utc_now) -> None:
+    def __init__(self, session: AsyncSession, now: Now = utc_now,
+                 prefetch: HistoryPrefetch | None = None) -> None:
         self._session = session
         self._now = now
+        self._prefetch = prefetch
 
     async def add_offer_set(self, offer_set: OfferSet) -> None:
         await self.add_offer_sets((offer_set,))
@@ -336,21 +381,17 @@ class SqlOfferRepository:
         since = now - self.HISTORY_WINDOW
         found = {user_id: HistorySnapshot(NO_HISTORY, None) for user_id in user_ids}
         postgres = is_asyncpg(self._session)
+        if postgres and self._prefetch is not None and len(found) == 1:
+            (user_id,) = found
+            kept = self._prefetch.take(user_id, now)
+            if kept is not None and not await in_transaction(self._session):
+                return {user_id: kept}
         for chunk in _chunks(list(found), 500):
             params = {"user_ids": list(chunk), "now": now, "since": since}
             rows = (await fetch(self._session, _history_totals_query(), params) if postgres else
                     (await self._session.exec(_history_totals_statement(), params=params)).all())
-            for user_id, seen, answers, accepted, declined, lapsed, last_accepted, \
-                    next_lapse, first_created in rows:
-                oldest = _utc(first_created)
-                moments = [_utc(next_lapse), None if oldest is None
-                           else oldest + self.HISTORY_WINDOW]
-                changes_at = min((t for t in moments if t is not None), default=None)
-                found[user_id] = HistorySnapshot(
-                    OfferHistorySummary(offers_seen=int(seen), answers=int(answers),
-                                        accepted=int(accepted), declined=int(declined),
-                                        lapsed=int(lapsed), last_accepted_at=_utc(last_accepted)),
-                    changes_at)
+            for user_id, *figures in rows:
+                found[user_id] = _snapshot_of(*figures)
         return found
 
     async def set_status(self, offer_id: str, status: OfferStatus) -> LoanOffer | None:
@@ -694,17 +735,23 @@ def _applicant_with_events_query() -> PgQuery:
     """PostgreSQL: :meth:`SqlApplicantRepository.get` in one statement. The applicant's
     columns, its behaviour row's as ``b_<column>`` (all ``NULL`` without one), and its events'
     counts (``events`` = 0: none, the counts then do not apply) from a lateral aggregate (one
-    row whatever the number of events); bind parameters ``user_id`` and ``since_<type>``."""
+    row whatever the number of events), and the user's offer-history aggregate as
+    ``h_<column>`` (all ``NULL`` without offers in the window); bind parameters ``user_id``,
+    ``since_<type>``, and the history's ``user_ids`` (``[user_id]``), ``now`` and ``since``."""
     a, b, e = _APPLICANTS.c, _BEHAVIOR.c, _EVENTS.c
     counts = (select(func.count().label("events"),
                      postgresql.array(_event_count_columns()).label("event_counts"),
                      func.max(e.occurred_at).label("last_event"))
               .where(e.user_id == a.user_id)
               .lateral("behaviour_events"))
+    # At most one row (the user's), none without offers in the window: joined on true.
+    history = _history_totals_statement(any_users=True).subquery("history")
     return PgQuery.of(
-        select(*a, *(column.label(f"b_{column.name}") for column in b), counts)
+        select(*a, *(column.label(f"b_{column.name}") for column in b), counts,
+               *(column.label(f"h_{name}")
+                 for column, name in zip(history.c, _HISTORY_COLUMNS, strict=True)))
         .select_from(_APPLICANTS.outerjoin(_BEHAVIOR, b.user_id == a.user_id)
-                     .join(counts, true()))
+                     .join(counts, true()).outerjoin(history, true()))
         .where(a.user_id == bindparam("user_id", type_=Id)))
 
 
@@ -723,6 +770,25 @@ def _utc(value: datetime | str | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value
+
+
+def _snapshot_of(seen: int, answers: int, accepted: int, declined: int, lapsed: int,
+                 last_accepted: Any, next_lapse: Any, first_created: Any) -> HistorySnapshot:
+    """One user's row of :func:`_history_totals_statement` (after its ``user_id``)."""
+    oldest = _utc(first_created)
+    moments = [_utc(next_lapse),
+               None if oldest is None else oldest + SqlOfferRepository.HISTORY_WINDOW]
+    changes_at = min((t for t in moments if t is not None), default=None)
+    return HistorySnapshot(
+        OfferHistorySummary(offers_seen=int(seen), answers=int(answers), accepted=int(accepted),
+                            declined=int(declined), lapsed=int(lapsed),
+                            last_accepted_at=_utc(last_accepted)),
+        changes_at)
+
+
+#: Names for :func:`_history_totals_statement`'s columns (as ``h_<name>`` in the applicant's).
+_HISTORY_COLUMNS = ("user_id", "seen", "answers", "accepted", "declined", "lapsed",
+                    "last_accepted", "next_lapse", "first_created")
 
 
 @lru_cache(maxsize=1)

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from adapters.sql.errors import as_unavailable, is_unavailable
 from adapters.sql.repositories import (
+    HistoryPrefetch,
     Now,
     SqlApplicantRepository,
     SqlBehaviorEventRepository,
@@ -50,9 +51,10 @@ class SqlUnitOfWork:
         session = self._session_factory()
         self._session = session
         self.behavior_events = SqlBehaviorEventRepository(session, self._now)
+        prefetch = HistoryPrefetch()  # a cache miss's applicant and history in one statement
         self.applicants = SqlApplicantRepository(session, self._pii, self._now,
-                                                 self.behavior_events)
-        self.offers = SqlOfferRepository(session, self._now)
+                                                 self.behavior_events, prefetch)
+        self.offers = SqlOfferRepository(session, self._now, prefetch)
         self.policies = SqlPolicyRepository(session, self._now)
         self.idempotency = SqlIdempotencyRepository(session, self._now)
         return self

@@ -266,3 +266,55 @@ async def test_audit_records_written_both_ways_chain_and_verify_as_one(
         n = int(request_id.rsplit("-", 1)[1])
         assert details == canonical({"n": n, "amount": "100000.50", "é": [1.5, None]})
         assert occurred_at == NOW
+
+
+async def test_a_cache_miss_reads_applicant_and_history_in_one_statement(
+        uows: SqlUnitOfWorkFactory, make_offer_set: OfferSetFactory, applicant: Applicant,
+        portable: Callable[[], Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    async with uows() as uow:
+        await uow.applicants.upsert_many([applicant])
+        await uow.offers.add_offer_sets([make_offer_set(), make_offer_set()])
+        await uow.commit()
+    statements = []
+    fetch = repositories.fetch
+
+    async def counted(*args: Any) -> Any:
+        statements.append(args[1])
+        return await fetch(*args)
+
+    monkeypatch.setattr(repositories, "fetch", counted)
+    async with uows() as uow:
+        fast = (await uow.applicants.get(applicant.user_id),
+                await uow.offers.history_snapshots([applicant.user_id], NOW))
+    assert len(statements) == 1
+    with portable():
+        async with uows() as uow:
+            slow = (await uow.applicants.get(applicant.user_id),
+                    await uow.offers.history_snapshots([applicant.user_id], NOW))
+    assert fast == slow
+    assert fast[1][applicant.user_id].summary.offers_seen > 0
+
+
+async def test_the_history_read_with_the_applicant_is_not_served_once_it_could_differ(
+        uows: SqlUnitOfWorkFactory, make_offer_set: OfferSetFactory, applicant: Applicant,
+        portable: Callable[[], Any]) -> None:
+    first = make_offer_set()
+    async with uows() as uow:
+        await uow.applicants.upsert_many([applicant])
+        await uow.offers.add_offer_sets([first])
+        await uow.commit()
+    later = NOW + timedelta(days=10)  # the open offers have lapsed by then
+    async with uows() as uow:
+        await uow.applicants.get(applicant.user_id)
+        lapsed = await uow.offers.history_snapshots([applicant.user_id], later)
+    with portable():
+        async with uows() as uow:
+            assert lapsed == await uow.offers.history_snapshots([applicant.user_id], later)
+    assert lapsed[applicant.user_id].summary.lapsed == 1
+
+    second = make_offer_set()  # written by the same unit of work after the read
+    async with uows() as uow:
+        await uow.applicants.get(applicant.user_id)
+        await uow.offers.add_offer_sets([second])
+        seen = await uow.offers.history_snapshots([applicant.user_id], NOW)
+    assert seen[applicant.user_id].summary.offers_seen == len(first.offers) + len(second.offers)
