@@ -162,7 +162,8 @@ class LoanOffersGraphQL(GraphQL):
     async def process_result(self, request: Request,
                              result: ExecutionResult) -> GraphQLHTTPResponse:
         if result.errors:
-            result.errors = finalise_errors(result.errors, request_id_of(request.scope))
+            result.errors = finalise_errors(result.errors, request_id_of(request.scope),
+                                            self.schema.config.disable_field_suggestions)
         return await super().process_result(request, result)
 
     async def get_context(self, request: Request | WebSocket,

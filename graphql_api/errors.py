@@ -3,7 +3,8 @@
 Expected failures carry ``extensions.code`` from a stable list (api-contract.md): NOT_FOUND,
 BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN, RATE_LIMITED, CONFLICT, UNAVAILABLE, plus
 GRAPHQL_VALIDATION_FAILED and GRAPHQL_PARSE_FAILED for documents the schema rejects, and
-METHOD_NOT_ALLOWED (HTTP 405) for an operation sent over GET.
+METHOD_NOT_ALLOWED (HTTP 405) for an operation sent over GET. A variable whose value does not
+fit its type is BAD_USER_INPUT, with graphql-core's message naming the variable and the field.
 Anything else is masked as "Internal error" with the request id, and logged in full.
 """
 
@@ -63,6 +64,17 @@ def _is_typed(error: GraphQLError) -> bool:
     return False
 
 
+def _is_bad_variable(error: GraphQLError) -> bool:
+    """A variable value graphql-core could not coerce ("Variable '$r' has invalid value: ...").
+
+    It reports these before execution, so with no path, and wraps the scalar's or input
+    object's own uncoded ``GraphQLError``: the client's input, not a fault of ours. Errors from
+    resolvers and from completing results always carry a path, so they stay masked."""
+    original = error.original_error
+    return (error.path is None and isinstance(original, GraphQLError)
+            and not (original.extensions or {}).get("code"))
+
+
 def _masked(error: GraphQLError, request_id: str | None) -> GraphQLError:
     log.error("unexpected error in GraphQL operation (request %s)", request_id,
               exc_info=error.original_error or error)
@@ -73,16 +85,24 @@ def _masked(error: GraphQLError, request_id: str | None) -> GraphQLError:
     )
 
 
-def finalise_errors(errors: list[GraphQLError], request_id: str | None) -> list[GraphQLError]:
+def finalise_errors(errors: list[GraphQLError], request_id: str | None,
+                    hide_suggestions: bool = False) -> list[GraphQLError]:
     """Mask what is not typed, then give every error about the client's document a code.
 
     Idempotent. Run by the mask extension and again by the HTTP/WebSocket view, because an
     error raised inside an extension hook (a syntax error in the parser cache, say) skips the
     extensions' operation hook and would otherwise reach the client unmasked and uncoded.
+    ``hide_suggestions`` (no introspection) drops graphql-core's "Did you mean ...?" from
+    variable errors too: an enum's other values are schema a prod client may not list.
     """
     finished = []
     for error in errors:
-        if not _is_typed(error):
+        if _is_bad_variable(error):
+            message = error.message.split(" Did you mean")[0] if hide_suggestions else error.message
+            error = GraphQLError(message, nodes=error.nodes, source=error.source,
+                                 positions=error.positions,
+                                 extensions={**(error.extensions or {}), "code": "BAD_USER_INPUT"})
+        elif not _is_typed(error):
             error = _masked(error, request_id)
         extensions = error.extensions if error.extensions is not None else {}
         if "code" not in extensions:
@@ -104,4 +124,5 @@ class MaskUnexpectedErrors(MaskErrors):
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         context = getattr(self.execution_context, "context", None)
-        return finalise_errors(errors, getattr(context, "request_id", None))
+        hide = self.execution_context.schema.config.disable_field_suggestions
+        return finalise_errors(errors, getattr(context, "request_id", None), hide)
