@@ -1,7 +1,10 @@
-"""The service's Redis clients parse replies with hiredis (C), not redis-py's pure-Python parser:
-the ``redis[hiredis]`` pin must reach every client the container builds."""
+"""The service's cache clients as the container sets them up: every Redis client parses replies
+with hiredis (C), not redis-py's pure-Python parser (the ``redis[hiredis]`` pin must reach them
+all), and the in-process level runs its operations without aiocache's timeout wrapper."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from redis.asyncio import Redis
@@ -33,3 +36,14 @@ async def test_every_redis_client_of_the_container_parses_with_hiredis(redis_url
     finally:
         await container.events().stop()
         await shutdown(container)
+
+
+async def test_the_in_process_level_runs_without_a_timeout_task() -> None:
+    """aiocache wraps each operation of a cache that has a timeout in ``asyncio.wait_for``: a
+    task and a pass of the event loop per get or set, for a dict lookup that cannot hang."""
+    container = build_container(Settings())
+    l1 = container.l1_cache()
+    await l1.set("k", 1)
+    get = asyncio.ensure_future(l1.get("k"))
+    await asyncio.sleep(0)  # one pass: enough unless the get waits for a task of its own
+    assert get.done() and await get == 1
