@@ -67,6 +67,11 @@ async def _offers(client: httpx.AsyncClient, url: str, user: str) -> Outcome:
                    error)
 
 
+def _cut_short(outcome: Outcome) -> bool:
+    return outcome.status == 0 and (outcome.error or "").startswith(
+        "RemoteProtocolError: peer closed connection without sending complete message body")
+
+
 async def _stream(client: httpx.AsyncClient, url: str, seconds: float) -> list[Outcome]:
     """``STREAM_CONCURRENCY`` clients sending loanOffers back to back for ``seconds``."""
     deadline = time.monotonic() + seconds
@@ -190,7 +195,10 @@ async def test_a_replica_crashing_fails_only_the_queries_it_was_running(
         assert not late_failures, [o.error for o in late_failures]
         early_failures = [o for o in outcomes if not o.ok]
         assert len(early_failures) <= STREAM_CONCURRENCY
-        assert all(o.status == 502 for o in early_failures), [o.error for o in early_failures]
+        # Killed mid-answer: nginx's 502 when the replica had sent nothing yet, or the answer cut
+        # short when its headers had already gone out (nginx then closes the client connection).
+        assert all(o.status == 502 or _cut_short(o) for o in early_failures), \
+            [o.error for o in early_failures]
         assert sum(1 for o in outcomes if o.ok and o.started > dead_at) >= 5
         assert victim.pid is None
 
