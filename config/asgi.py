@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from adapters.events.redis_bus import RedisEventBus
 from adapters.metrics.prometheus import instrument_pool
 from config.container import Container, build_container, shutdown
+from config.graceful_drain import GracefulDrain
 from config.logging import configure_logging
 from config.settings import Settings
 from graphql_api.app import ApiOptions
@@ -94,9 +95,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         sweeper = container.expiry_sweeper()
         await sweeper.start()
         await container.applicant_cache().start()  # other processes' invalidations
+        drain = GracefulDrain(settings.shutdown_drain_s)
+        drain.install()  # under uvicorn: SIGTERM drains keep-alive connections first
         try:
             yield
         finally:
+            await drain.stop()
             await sweeper.stop()
             if isinstance(events, RedisEventBus):
                 await events.stop()

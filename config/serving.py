@@ -94,10 +94,27 @@ def serve(app: str, options: dict[str, Any], reuse_port: bool = True) -> None:
     if options["workers"] <= 1 or not reuse_port or not hasattr(socket, "SO_REUSEPORT"):
         uvicorn.run(app, factory=True, **options)
         return
-    from uvicorn.supervisors import Multiprocess
-
     from config.reuse_port import PerWorkerSockets
 
     config = uvicorn.Config(app, factory=True, **options)
     sockets = PerWorkerSockets(config.host, config.port, config.workers, config.backlog)
-    Multiprocess(config, sockets=sockets).run()
+    _supervisor()(config, sockets=sockets).run()
+
+
+def _supervisor() -> type:
+    """uvicorn's supervisor, letting go of the listening sockets on SIGTERM.
+
+    It keeps every worker's socket open so that a replacement worker gets the same one; at
+    shutdown that copy would keep the socket listening after the workers closed theirs (the
+    drain, config/graceful_drain.py), and new connections would wait in its queue until the
+    supervisor exits, then be reset. Closed, nothing listens once the workers stop accepting,
+    and connecting is refused (which a proxy may safely retry elsewhere)."""
+    from uvicorn.supervisors import Multiprocess
+
+    class Supervisor(Multiprocess):
+        def handle_term(self) -> None:
+            for sock in self.sockets:
+                sock.close()  # the workers' own descriptors keep them open until they drain
+            super().handle_term()
+
+    return Supervisor

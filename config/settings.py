@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     readiness_timeout_s: float = Field(default=2.0, gt=0)
     read_retry_attempts: int = Field(default=3, ge=1, le=10)
     shutdown_grace_s: float = Field(default=10.0, ge=0)
+    # On SIGTERM, before the graceful shutdown: refuse new connections, answer what still
+    # arrives on open ones with Connection: close (config/graceful_drain.py); 0 turns it off.
+    shutdown_drain_s: float = Field(default=1.0, ge=0, le=60)
 
     # --- authentication (bearer JWTs) ---
     auth_jwks_url: str | None = None
