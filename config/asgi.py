@@ -12,7 +12,8 @@ from starlette.applications import Starlette
 from adapters.events.redis_bus import RedisEventBus
 from adapters.metrics.prometheus import instrument_pool
 from config.container import Container, build_container, shutdown
-from config.graceful_drain import GracefulDrain
+from config.graceful_drain import GracefulDrain, uvicorn_server
+from config.heap import THRESHOLDS, tune_collector
 from config.logging import configure_logging
 from config.settings import Settings
 from graphql_api.app import ApiOptions
@@ -95,8 +96,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         sweeper = container.expiry_sweeper()
         await sweeper.start()
         await container.applicant_cache().start()  # other processes' invalidations
+        served = uvicorn_server() is not None  # not a test's in-process app
         drain = GracefulDrain(settings.shutdown_drain_s)
         drain.install()  # under uvicorn: SIGTERM drains keep-alive connections first
+        if served:
+            frozen = tune_collector()  # last: everything start-up made is frozen
+            log.info("garbage collector tuned: %d start-up objects frozen, thresholds %s",
+                     frozen, THRESHOLDS)
         try:
             yield
         finally:

@@ -53,8 +53,8 @@ class GracefulDrain:
 
     def install(self) -> bool:
         uvicorn_exit = signal.getsignal(signal.SIGTERM)
-        server = getattr(uvicorn_exit, "__self__", None)
-        if self.seconds <= 0 or not _is_uvicorn_server(server) or not callable(uvicorn_exit):
+        server = uvicorn_server()
+        if self.seconds <= 0 or server is None or not callable(uvicorn_exit):
             return False
         signal.signal(signal.SIGTERM, self._record)
         self._watcher = asyncio.create_task(self._watch(server, uvicorn_exit))
@@ -96,9 +96,14 @@ class GracefulDrain:
             await asyncio.sleep(POLL_S)
 
 
-def _is_uvicorn_server(candidate: object) -> bool:
-    # Its listeners (``servers``) do not exist yet: the lifespan starts before they do.
-    return all(hasattr(candidate, name) for name in ("server_state", "should_exit", "startup"))
+def uvicorn_server() -> Any | None:
+    """The uvicorn server running this process, found through the SIGTERM handler it installs
+    while it serves (its bound ``handle_exit``); None in-process (tests) or under another
+    server. Its listeners (``servers``) do not exist yet during the lifespan's start-up."""
+    candidate = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    if all(hasattr(candidate, name) for name in ("server_state", "should_exit", "startup")):
+        return candidate
+    return None
 
 
 def _closing(app: ASGIApp) -> ASGIApp:
