@@ -1,9 +1,10 @@
 """The garbage collector, set for a long-running server worker.
 
-Why: a worker holds about a million tracked objects after start-up (numpy, scipy, SQLAlchemy,
-Strawberry, the schema, the policy). With CPython's defaults a young collection runs every 700
-net allocations, and under load the objects of requests waiting on I/O survive it, reach the
-oldest generation and set off a full collection, which walks all of them, every few seconds.
+Why: a worker holds about 200,000 tracked objects after start-up (numpy, scipy, SQLAlchemy,
+Strawberry, the schema, the policy), and its caches add more. With CPython's defaults a young
+collection runs every 700 net allocations, and under load the objects of requests waiting on
+I/O survive it, reach the oldest generation and set off a full collection, which walks every
+object, every second or two.
 Measured at 1,000 concurrent ``loanOffers`` (docs/PERFORMANCE.md, "The garbage collector"):
 collections took 20-22% of a worker's CPU; after :func:`tune_collector`, about 6%.
 
