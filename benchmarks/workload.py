@@ -6,7 +6,7 @@ drawn uniformly from the seeded demo portfolio; a third of the calls ask for the
 rest name an amount and a tenure.
 
 The realistic mix adds ``offer`` (read one offer back), ``offerHistory`` (a customer's page of
-offers) and ``acceptOffer`` (each accepts a different offer harvested from earlier answers,
+offers) and ``acceptOffer`` (each accepts the first offer of an earlier answer, one user at most once,
 with an idempotency key). Operations the server does not have yet (``GRAPHQL_VALIDATION_FAILED``
 on a probe) are dropped from the mix, and the JSON says which ones ran.
 """
@@ -96,6 +96,10 @@ class Workload:
     path: str = "/graphql"
     seen_offers: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=50_000))
     unaccepted: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=50_000))
+    #: Users one of whose offers is waiting in ``unaccepted`` or was sent to ``acceptOffer``:
+    #: accepting an offer withdraws the user's other active offers, so a second acceptance for
+    #: the same user would rightly be a CONFLICT, not a failure of the service.
+    accepting_users: set[str] = field(default_factory=set)
     error_codes: dict[str, int] = field(default_factory=dict)
 
     #: Automatic persisted queries: send the document's SHA-256 instead of the document. While
@@ -138,7 +142,7 @@ class Workload:
     def accept_offer(self, rng: random.Random) -> Request:
         if not self.unaccepted:
             return self.loan_offers(rng)
-        offer_id, user = self.unaccepted.popleft()
+        offer_id, user = self.unaccepted.pop()  # the newest: the least likely to have lapsed
         return self._post("acceptOffer", ACCEPT_OFFER, {"id": offer_id, "key": f"bench-{offer_id}"},
                           user)
 
@@ -169,7 +173,8 @@ class Workload:
             for rank, match in enumerate(_OFFER_ID.finditer(body)):
                 pair = (match.group(1).decode(), owner)
                 self.seen_offers.append(pair)
-                if rank == 0:  # one acceptance per answer: a second would rightly conflict
+                if rank == 0 and owner not in self.accepting_users:  # one per user
+                    self.accepting_users.add(owner)
                     self.unaccepted.append(pair)
         return None
 
