@@ -19,7 +19,9 @@ What is measured
 
 What is reported
     Median over ``--rounds`` of the mean CPU milliseconds per request, for ``loanOffers`` and
-    for the baseline, and their ratio; JSON in ``benchmarks/results/graphql.json``.
+    for the baseline, and their ratio; the HTTP edge alone (``edge_cpu_ms``: the same app and
+    requests with the GraphQL view replaced by a constant answer, minus that answer called
+    bare); JSON in ``benchmarks/results/graphql.json``.
     ``--profile`` also prints a cProfile summary of the ``loanOffers`` loop (top entries by
     internal time). Much less noisy than the HTTP benchmark on a shared machine: one process,
     one core, no scheduling between processes.
