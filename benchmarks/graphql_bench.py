@@ -19,7 +19,9 @@ What is measured
 
 What is reported
     Median over ``--rounds`` of the mean CPU milliseconds per request, for ``loanOffers`` and
-    for the baseline, and their ratio; JSON in ``benchmarks/results/graphql.json``.
+    for the baseline, and their ratio; the HTTP edge alone (``edge_cpu_ms``: the same app and
+    requests with the GraphQL view replaced by a constant answer, minus that answer called
+    bare); JSON in ``benchmarks/results/graphql.json``.
     ``--profile`` also prints a cProfile summary of the ``loanOffers`` loop (top entries by
     internal time). Much less noisy than the HTTP benchmark on a shared machine: one process,
     one core, no scheduling between processes.
@@ -280,6 +282,7 @@ async def measure(count: int, rounds: int, with_profile: bool) -> dict[str, Any]
         "baseline_rounds_ms": [round(v, 4) for v in baseline_ms],
     }
     report["ratio"] = round(report["baseline_cpu_ms"] / report["loanOffers_cpu_ms"], 4)
+    report.update(await measure_edge(sets, calls, rounds))
     if with_profile:
         profiler = cProfile.Profile(time.process_time)
         profiler.enable()
@@ -290,6 +293,41 @@ async def measure(count: int, rounds: int, with_profile: bool) -> dict[str, Any]
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(PROFILE_TOP)
         report["profile"] = out.getvalue()
     return report
+
+
+async def _stub_view(self: Any, scope: Any, receive: Any, send: Any) -> None:
+    """Stands in for the GraphQL view: reads the body, answers a constant."""
+    await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+async def measure_edge(sets: dict[Key, OfferSet], calls: list[Call],
+                       rounds: int) -> dict[str, Any]:
+    """What the HTTP edge costs (middleware, routing, admission, logs, metrics): the same app
+    and requests with the GraphQL view replaced by a constant answer, minus that answer's cost
+    called bare (the harness: scope, receive and send)."""
+    from graphql_api.app import LoanOffersGraphQL
+
+    original = LoanOffersGraphQL.__call__
+    LoanOffersGraphQL.__call__ = _stub_view  # type: ignore[method-assign]
+    try:
+        stubbed = offers_app(sets)
+        bare = LoanOffersGraphQL.__new__(LoanOffersGraphQL)
+        stubbed_ms = await time_calls(stubbed, calls, rounds, check_status)
+        bare_ms = await time_calls(bare, calls, rounds, check_status)
+    finally:
+        LoanOffersGraphQL.__call__ = original  # type: ignore[method-assign]
+    edge = statistics.median(stubbed_ms) - statistics.median(bare_ms)
+    return {"edge_cpu_ms": round(edge, 4),
+            "edge_stubbed_rounds_ms": [round(v, 4) for v in stubbed_ms],
+            "edge_bare_rounds_ms": [round(v, 4) for v in bare_ms]}
+
+
+def check_status(status: int, body: bytes) -> None:
+    if status != 200:
+        raise RuntimeError(f"unexpected answer {status}: {body[:300]!r}")
 
 
 def run(count: int = DEFAULT_COUNT, rounds: int = DEFAULT_ROUNDS, with_profile: bool = False,
@@ -304,6 +342,7 @@ def run(count: int = DEFAULT_COUNT, rounds: int = DEFAULT_ROUNDS, with_profile: 
     print(f"  loanOffers (full field set, APQ)  {report['loanOffers_cpu_ms']:.3f} ms")
     print(f"  baseline (trivial Strawberry)     {report['baseline_cpu_ms']:.3f} ms")
     print(f"  loanOffers / baseline throughput  {report['ratio']:.1%} (baseline CPU / loanOffers CPU)")
+    print(f"  HTTP edge alone (view stubbed)    {report['edge_cpu_ms'] * 1000:.1f} us")
     print(f"written: {destination}")
     if profile:
         print(f"\ncProfile of {count} loanOffers requests, top {PROFILE_TOP} by internal time:")

@@ -31,18 +31,22 @@ REQUESTS_ABANDONED = Counter(
     "GraphQL requests dropped unrun: the client had gone when their turn came.")
 
 
-class AdmissionMiddleware:
-    def __init__(self, app: ASGIApp, max_in_flight: int, path: str = "/graphql") -> None:
-        self.app = app
-        self.path = path
+class AdmissionGate:
+    """The slots of one worker, shared by the middleware and the edge (graphql_api/edge.py)."""
+
+    def __init__(self, max_in_flight: int) -> None:
         self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight > 0 else None
         self.abandoned = 0  # also exported; read by tests
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (self._slots is None or scope["type"] != "http" or scope["method"] != "POST"
-                or scope["path"] != self.path):
-            await self.app(scope, receive, send)
-            return
+    @property
+    def bounded(self) -> bool:
+        return self._slots is not None
+
+    async def admit(self, receive: Receive) -> Message | None:
+        """Wait for a slot, then the request's first message (the buffered body, or
+        ``http.disconnect`` if the client has closed the connection meanwhile: uvicorn reports
+        that first). None, and the slot given back, when the client has gone."""
+        assert self._slots is not None
         if self._slots.locked():  # no free slot (or others queued first): this one waits
             REQUESTS_WAITING.inc()
             try:
@@ -52,16 +56,45 @@ class AdmissionMiddleware:
         else:  # a free slot and nobody waiting: taken at once (the gauge would only blink)
             await self._slots.acquire()
         try:
-            # The first message is the buffered body, or ``http.disconnect`` if the client
-            # has closed the connection meanwhile (uvicorn reports that first).
             first = await receive()
-            if first["type"] == "http.disconnect":
-                self.abandoned += 1
-                REQUESTS_ABANDONED.inc()
-                return
+        except BaseException:
+            self._slots.release()
+            raise
+        if first["type"] == "http.disconnect":
+            self.abandoned += 1
+            REQUESTS_ABANDONED.inc()
+            self._slots.release()
+            return None
+        return first
+
+    def release(self) -> None:
+        assert self._slots is not None
+        self._slots.release()
+
+
+class AdmissionMiddleware:
+    def __init__(self, app: ASGIApp, max_in_flight: int, path: str = "/graphql",
+                 gate: AdmissionGate | None = None) -> None:
+        self.app = app
+        self.path = path
+        self.gate = gate or AdmissionGate(max_in_flight)
+
+    @property
+    def abandoned(self) -> int:
+        return self.gate.abandoned
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (not self.gate.bounded or scope["type"] != "http" or scope["method"] != "POST"
+                or scope["path"] != self.path):
+            await self.app(scope, receive, send)
+            return
+        first = await self.gate.admit(receive)
+        if first is None:
+            return
+        try:
             await self.app(scope, _replaying(first, receive), send)
         finally:
-            self._slots.release()
+            self.gate.release()
 
 
 def _replaying(first: Message, receive: Receive) -> Receive:

@@ -19,7 +19,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -29,7 +29,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from application.security import Unauthenticated
-from graphql_api.admission import AdmissionMiddleware
+from graphql_api.admission import AdmissionGate, AdmissionMiddleware
 from graphql_api.authentication import (
     TOKEN_EXPIRED_CLOSE_CODE,
     Authenticator,
@@ -38,6 +38,7 @@ from graphql_api.authentication import (
     unauthenticated_response,
 )
 from graphql_api.context import ApiServices, GraphQLContext
+from graphql_api.edge import HEADERS_KEY, GraphQLEdge
 from graphql_api.errors import finalise_errors
 from graphql_api.graphiql import GraphiQLPage
 from graphql_api.metrics import HttpMetricsMiddleware
@@ -50,7 +51,12 @@ from graphql_api.middleware import (
 )
 from graphql_api.observability import PUBLIC_PATHS, observability_routes
 from graphql_api.schema import SchemaOptions, build_schema
-from graphql_api.secure_headers import SecureHeadersMiddleware, TransportSecurity, cors_middleware
+from graphql_api.secure_headers import (
+    SecureHeadersMiddleware,
+    SecurityHeaders,
+    TransportSecurity,
+    cors_middleware,
+)
 
 log = logging.getLogger("loan_offers.security")
 
@@ -112,7 +118,7 @@ class LoanOffersGraphQL(GraphQL):
             await _not_json(scope)(scope, receive, send)
             return
         if scope["type"] == "http":
-            headers = dict(scope["headers"])
+            headers = _headers(scope)
             credentials = headers.get(b"authorization", b"").decode("latin-1") or None
             try:
                 principal = await self.authenticator.authenticate(credentials)
@@ -213,8 +219,14 @@ class _RefuseAll:
         raise Unauthenticated("no token verifier is configured")
 
 
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    """The request's headers as a dictionary: the edge's, or built here (other paths)."""
+    headers = scope.get(HEADERS_KEY)
+    return headers if headers is not None else dict(scope["headers"])
+
+
 def _is_json(scope: Scope) -> bool:
-    content_type = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1")
+    content_type = _headers(scope).get(b"content-type", b"").decode("latin-1")
     return content_type.split(";", 1)[0].strip().lower() == JSON_MEDIA_TYPE
 
 
@@ -226,22 +238,43 @@ def _not_json(scope: Scope) -> Response:
     return JSONResponse({"errors": [error]}, status_code=415)
 
 
+class ServiceApp(Starlette):
+    """The Starlette app, with ``POST /graphql`` answered by ``edge`` (``graphql_api/edge.py``)
+    in front of the middleware stack, as long as that stack is the one ``create_app`` planned:
+    anything added afterwards (OpenTelemetry's middleware when tracing is on, an exception
+    handler) sends every request through the stack, so it sees GraphQL POSTs too."""
+
+    def __init__(self, edge: Callable[[ASGIApp], ASGIApp], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._edge = edge
+        self._planned = list(self.user_middleware)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        general = super().build_middleware_stack()
+        if (self.user_middleware != self._planned or self.exception_handlers or self.debug
+                or self.max_body_size is not None):
+            return general
+        return self._edge(general)
+
+
 def create_app(services: ApiServices, options: ApiOptions,
                lifespan: Callable[[Starlette], AbstractAsyncContextManager[Any]] | None = None,
                ) -> Starlette:
     graphql = LoanOffersGraphQL(services, options)
+    graphql_route = Route("/graphql", graphql, methods=["GET", "POST"])
     routes = [
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        graphql_route,
         WebSocketRoute("/graphql", graphql),
         *observability_routes(services.readiness, metrics=options.metrics),
     ]
     if graphql.graphiql_page is not None:  # no GraphiQL files either when GraphiQL is off
         routes.append(graphql.graphiql_page.route())
     known_paths = frozenset(route.path for route in routes)
+    gate = AdmissionGate(options.max_in_flight)  # one queue, whichever way a request comes
     middleware = [
         # Outermost first. Admission: a GraphQL request waits for its turn before anything
         # else is spent on it (and is dropped unrun if its client left meanwhile).
-        Middleware(AdmissionMiddleware, max_in_flight=options.max_in_flight),
+        Middleware(AdmissionMiddleware, max_in_flight=options.max_in_flight, gate=gate),
         # Then the request id must exist before anything logs or measures; every response,
         # refusals included, carries the security headers.
         Middleware(RequestIdMiddleware),
@@ -256,4 +289,13 @@ def create_app(services: ApiServices, options: ApiOptions,
         middleware.append(Middleware(InstanceIdMiddleware, instance_id=options.instance_id))
     # Innermost, so refused bodies (413) are logged, counted and carry the ids too.
     middleware.append(Middleware(BodySizeLimitMiddleware, max_bytes=options.max_body_bytes))
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app: ServiceApp
+
+    def edge(general: ASGIApp) -> ASGIApp:
+        return GraphQLEdge(general, graphql_route, gate=gate,
+                           security=SecurityHeaders(options.transport),
+                           instance_id=options.instance_id, max_body_bytes=options.max_body_bytes,
+                           cors=cors is not None, router=app.router)
+
+    app = ServiceApp(edge, routes=routes, middleware=middleware, lifespan=lifespan)
+    return app

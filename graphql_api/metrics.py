@@ -83,7 +83,7 @@ class HttpMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         route = scope["path"] if scope["path"] in self.routes else "other"
-        method = scope["method"] if scope["method"] in ("GET", "POST", "HEAD", "OPTIONS") else "other"
+        method = scope["method"] if scope["method"] in _METHODS else "other"
         status = 500  # what the client gets if the app dies before answering
         started = time.perf_counter()
 
@@ -98,8 +98,16 @@ class HttpMetricsMiddleware:
             await self.app(scope, receive, send_and_watch)
         finally:
             HTTP_IN_FLIGHT.dec()
-            _http_latency(route, method).observe(time.perf_counter() - started)
-            _http_requests(route, method, str(status)).inc()
+            record_http(route, method, status, time.perf_counter() - started)
+
+
+_METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS"})
+
+
+def record_http(route: str, method: str, status: int, elapsed_s: float) -> None:
+    """One answered request (shared with the edge, graphql_api/edge.py)."""
+    _http_latency(route, method).observe(elapsed_s)
+    _http_requests(route, method, str(status)).inc()
 
 
 class _OperationNames:

@@ -13,12 +13,21 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.encode()
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_log = structlog.get_logger("loan_offers.access")
 
 
 def request_id_of(scope: Scope) -> str:
     return scope.get("state", {}).get("request_id", "")
+
+
+def assign_request_id(scope: Scope, headers: dict[bytes, bytes]) -> str:
+    """The request's id (the incoming one if well formed, else a new one), kept in its state."""
+    incoming = headers.get(_REQUEST_ID_KEY, b"").decode("latin-1")
+    request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+    scope.setdefault("state", {})["request_id"] = request_id
+    return request_id
 
 
 class RequestIdMiddleware:
@@ -33,9 +42,7 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
-        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = assign_request_id(scope, dict(scope["headers"]))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -70,9 +77,15 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_and_watch)
         finally:
-            log = access_log.debug if scope["path"] in self.quiet_paths else access_log.info
-            log("request", method=scope["method"], path=scope["path"], status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2))
+            log_access(scope, status, time.perf_counter() - started, self.quiet_paths)
+
+
+def log_access(scope: Scope, status: int, elapsed_s: float,
+               quiet_paths: frozenset[str] = frozenset()) -> None:
+    """The access-log line of one HTTP request (shared with the edge, graphql_api/edge.py)."""
+    log = access_log.debug if scope["path"] in quiet_paths else access_log.info
+    log("request", method=scope["method"], path=scope["path"], status=status,
+        duration_ms=round(elapsed_s * 1000, 2))
 
 
 INSTANCE_ID_HEADER = "x-instance-id"
@@ -120,36 +133,54 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"").decode("latin-1")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, send)
+        received = None
+        if not declared_too_large(dict(scope["headers"]), self.max_bytes):
+            received = await read_body(receive, await receive(), self.max_bytes)
+        if received is None:
+            await refuse_body(scope, send, self.max_bytes)
             return
-        received: list[Message] = []
-        size = 0
-        while True:
-            message = await receive()
-            received.append(message)
-            if message["type"] != "http.request":
-                break
-            size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._refuse(scope, send)
-                return
-            if not message.get("more_body", False):
-                break
+        await self.app(scope, replaying(received, receive), send)
 
-        async def replay() -> Message:
-            return received.pop(0) if received else await receive()
 
-        await self.app(scope, replay, send)
+# The steps of the body limit, shared with the edge (graphql_api/edge.py).
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        error = {"message": f"Request body too large: the limit is {self.max_bytes} bytes",
-                 "extensions": {"code": "PAYLOAD_TOO_LARGE", "requestId": request_id_of(scope)}}
-        body = json.dumps({"errors": [error]}).encode()
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]})
-        await send({"type": "http.response.body", "body": body})
+def declared_too_large(headers: dict[bytes, bytes], max_bytes: int) -> bool:
+    declared = headers.get(b"content-length", b"").decode("latin-1")
+    return declared.isdigit() and int(declared) > max_bytes
+
+
+async def read_body(receive: Receive, message: Message, max_bytes: int) -> list[Message] | None:
+    """The request's messages up to the end of its body (or a disconnect), starting with
+    ``message`` (already received); None as soon as the body passes ``max_bytes``."""
+    received: list[Message] = []
+    size = 0
+    while True:
+        received.append(message)
+        if message["type"] != "http.request":
+            return received
+        size += len(message.get("body", b""))
+        if size > max_bytes:
+            return None
+        if not message.get("more_body", False):
+            return received
+        message = await receive()
+
+
+def replaying(received: list[Message], receive: Receive) -> Receive:
+    """``receive`` that hands out ``received`` first."""
+    async def replay() -> Message:
+        return received.pop(0) if received else await receive()
+
+    return replay
+
+
+async def refuse_body(scope: Scope, send: Send, max_bytes: int) -> None:
+    error = {"message": f"Request body too large: the limit is {max_bytes} bytes",
+             "extensions": {"code": "PAYLOAD_TOO_LARGE", "requestId": request_id_of(scope)}}
+    body = json.dumps({"errors": [error]}).encode()
+    await send({"type": "http.response.start", "status": 413, "headers": [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]})
+    await send({"type": "http.response.body", "body": body})

@@ -57,29 +57,40 @@ class TransportSecurity:
         return (value + "; includeSubDomains" if self.hsts_include_subdomains else value).encode()
 
 
-class SecureHeadersMiddleware:
-    def __init__(self, app: ASGIApp, security: TransportSecurity) -> None:
-        self.app = app
+class SecurityHeaders:
+    """The headers a response gets, worked out once (shared with graphql_api/edge.py)."""
+
+    def __init__(self, security: TransportSecurity) -> None:
         hsts = security.hsts_value()
         self._plain = API_HEADERS
         self._tls = API_HEADERS + (((b"strict-transport-security", hsts),) if hsts else ())
         self._always_tls = security.behind_tls_proxy
 
+    def for_scope(self, scope: Scope) -> tuple[Header, ...]:
+        return self._tls if self._always_tls or scope.get("scheme") == "https" else self._plain
+
+
+class SecureHeadersMiddleware:
+    def __init__(self, app: ASGIApp, security: TransportSecurity) -> None:
+        self.app = app
+        self.headers = SecurityHeaders(security)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self._tls if self._always_tls or scope.get("scheme") == "https" else self._plain
+        extra = self.headers.for_scope(scope)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = _merged(message.get("headers", ()), extra)
+                message["headers"] = merged(message.get("headers", ()), extra)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
 
-def _merged(headers: Sequence[Header], extra: Sequence[Header]) -> list[Header]:
+def merged(headers: Sequence[Header], extra: Sequence[Header]) -> list[Header]:
+    """``headers`` and those of ``extra`` whose name the response did not set itself."""
     present = {name.lower() for name, _ in headers}
     return [*headers, *(header for header in extra if header[0] not in present)]
 
