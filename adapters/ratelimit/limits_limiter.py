@@ -67,8 +67,8 @@ class LimitsRateLimiter:
             except Exception as exc:  # any backend failure: fall back, never fail the request
                 self.fallbacks += 1
                 self._shared_down_until = self._clock() + self._retry_after_s
-                log.warning("rate limits: Redis unavailable (%s); counting in memory for %.0f s",
-                            type(exc).__name__, self._retry_after_s)
+                log.warning("rate limits: Redis unavailable (%r); counting in memory for %.0f s",
+                            exc.__cause__ or exc, self._retry_after_s)
         return await self._charge(self._memory, key, cost, mutations)
 
     async def _charge(self, limiter: MovingWindowRateLimiter, key: str, cost: int,
