@@ -68,15 +68,25 @@ class WaitingConnectionPool(ConnectionPool):
         try:
             async with asyncio.timeout_at(deadline):
                 await waiter
-        except TimeoutError:
-            raise RedisConnectionError("No Redis connection available: the pool's "
-                                       f"{self.max_connections} are in use") from None
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                # Woken just as it gave up (timeout or cancellation): a connection is free,
+                # and the next waiter must hear of it.
+                self._wake_next()
+            if isinstance(exc, TimeoutError):
+                raise RedisConnectionError("No Redis connection available: the pool's "
+                                           f"{self.max_connections} are in use") from None
+            raise
         finally:
             if not waiter.done():
                 self._waiters.remove(waiter)
 
     async def release(self, connection: AbstractConnection) -> None:
         await super().release(connection)
+        self._wake_next()
+
+    def _wake_next(self) -> None:
+        # Waiters that gave up are cancelled futures left in the queue: skipped here.
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():

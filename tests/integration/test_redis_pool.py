@@ -117,6 +117,28 @@ async def test_waiting_gives_up_after_the_timeout(redis_url: str) -> None:
     await pool.aclose()
 
 
+async def test_a_waiter_woken_as_it_times_out_hands_the_connection_on(redis_url: str) -> None:
+    """The released connection's wake-up reaches a waiter whose timeout fires in the same
+    pass of the loop: it gives up, and the next waiter must get the connection at once rather
+    than at the next release (or its own timeout)."""
+    pool = WaitingConnectionPool.from_url(redis_url, max_connections=1, wait_timeout=5.0)
+    held = await pool.get_connection()
+    pool.wait_timeout = 0.05
+    impatient = asyncio.ensure_future(pool.get_connection())
+    await asyncio.sleep(0)
+    pool.wait_timeout = 5.0
+    patient = asyncio.ensure_future(pool.get_connection())
+    await asyncio.sleep(0.01)
+    burn(0.1)                    # the impatient waiter's deadline passes meanwhile
+    await asyncio.sleep(0)       # its timeout is due in this pass, after this task's step
+    await pool.release(held)     # wakes the impatient waiter; the timeout then cancels it
+    with pytest.raises(RedisConnectionError):
+        await impatient
+    connection = await asyncio.wait_for(patient, 1.0)
+    await pool.release(connection)
+    await pool.aclose()
+
+
 async def test_warm_opens_the_connections_once(redis_url: str) -> None:
     pool = WaitingConnectionPool.from_url(redis_url, max_connections=40)
     try:
