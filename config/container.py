@@ -117,15 +117,18 @@ def _limits(settings: Settings) -> ApiLimits:
                      max_policy_source_bytes=settings.max_policy_source_bytes)
 
 
-def _invalidation_bus(settings: Settings) -> RedisInvalidationBus | None:
-    """Its own client: a subscription holds a connection and waits without a read timeout."""
+def _invalidation_bus(settings: Settings, pool: Any = None) -> RedisInvalidationBus | None:
+    """Its own client for the subscription (it holds a connection and waits without a read
+    timeout); publishes on the request path's pool, with its timeouts."""
     if settings.redis_url is None:
         return None
     from redis.asyncio import Redis
 
     client = Redis.from_url(settings.redis_url, socket_connect_timeout=settings.cache_timeout_s,
                             health_check_interval=30)
-    return RedisInvalidationBus(client, retry_after=max(settings.cache_retry_after_s, 0.1))
+    publisher = Redis(connection_pool=pool) if pool is not None else None
+    return RedisInvalidationBus(client, retry_after=max(settings.cache_retry_after_s, 0.1),
+                                publisher=publisher)
 
 
 def _token_verifier(settings: Settings) -> TokenVerifier:
@@ -225,7 +228,7 @@ class Container(containers.DeclarativeContainer):
     # One pool for the rate limiter and the caches (config/redis_clients.py).
     redis_pool = providers.Singleton(shared_pool, settings)
     l2_cache = providers.Singleton(_redis_cache, settings, redis_pool)
-    invalidation_bus = providers.Singleton(_invalidation_bus, settings)
+    invalidation_bus = providers.Singleton(_invalidation_bus, settings, redis_pool)
     history_cache = providers.Singleton(_history_cache, settings, l2_cache, cache_stats)
     applicant_cache = providers.Singleton(
         AiocacheApplicantCache, l1=l1_cache, l1_ttl=settings.provided.cache_l1_ttl_s,

@@ -198,3 +198,22 @@ async def test_first_requests_on_a_busy_loop_keep_the_rate_limiter_on_redis(
         assert container.rate_limiter().fallbacks == 0
     finally:
         await shutdown(container)
+
+
+async def test_an_invalidation_against_a_silent_redis_gives_up_at_the_pools_timeouts() -> None:
+    """A Redis that accepts connections and never answers (black-holed): the invalidation's
+    broadcast went over the subscription's client, without a read timeout, and held the
+    request (an accept, an upsert) for 5 s; it now publishes on the pool (0.25 s)."""
+    async def silent(_reader: asyncio.StreamReader, _writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(60)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    container = build_container(Settings(redis_url=f"redis://127.0.0.1:{port}/0"))
+    try:
+        started = time.monotonic()
+        await container.applicant_cache().invalidate("user-000001")  # fails open
+        assert time.monotonic() - started < 2.0
+    finally:
+        server.close()
+        await shutdown(container)
