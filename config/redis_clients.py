@@ -4,8 +4,9 @@ caches, sized from the admission bound, and warmed before the worker serves.
 Why one pool: a request uses these clients one after the other (the rate limit's charge, then
 the combined cache read), never at once, so ``max_in_flight`` requests need ``max_in_flight``
 connections in all, not that many per client (two pools of 64 before, 128 connections a
-worker). The pub/sub listeners keep their own connections (they block without a read timeout),
-and so does the event publisher (one background task, a longer timeout).
+worker). Cache-invalidation broadcasts are published on it too (short timeouts: they are on
+the request path). The pub/sub listeners keep their own connections (they block without a read
+timeout), and so does the offer-event publisher (one background task, a longer timeout).
 """
 
 from __future__ import annotations
