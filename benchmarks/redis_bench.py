@@ -70,6 +70,18 @@ async def _cpu_us(step: Step, count: int, rounds: int, settle: Callable[[], Awai
     return statistics.median(results)
 
 
+async def _connections_received(container: Any) -> int:
+    """Redis's ``total_connections_received``, asked over a connection of its own (counted
+    too)."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(container.settings().redis_url)
+    try:
+        return int((await client.info("stats"))["total_connections_received"])
+    finally:
+        await client.aclose()
+
+
 async def _measure(redis_url: str, count: int, rounds: int, listeners: int) -> dict[str, Any]:
     # L1 off: every read goes to Redis, as for a user this worker has not seen in 5 s.
     settings = Settings(redis_url=redis_url, rate_limit_enabled=True, cache_l1_ttl_s=0)
@@ -126,8 +138,13 @@ async def _measure(redis_url: str, count: int, rounds: int, listeners: int) -> d
     try:
         for step in parts.values():  # warm up: connections, scripts, caches
             await _cpu_us(step, 200, 1, settle)
-        return {name: round(await _cpu_us(step, count, rounds, settle), 1)
-                for name, step in parts.items()}
+        opened_before = await _connections_received(worker)
+        figures = {name: round(await _cpu_us(step, count, rounds, settle), 1)
+                   for name, step in parts.items()}
+        # Connections Redis accepted during the measured rounds (minus this count's own):
+        # a warm worker under steady load opens none.
+        figures["connections_opened"] = await _connections_received(worker) - opened_before - 1
+        return figures
     finally:
         for bus in buses:
             await bus.stop()
@@ -149,5 +166,6 @@ def run(count: int = DEFAULT_COUNT, rounds: int = DEFAULT_ROUNDS, with_profile: 
     print(f"redis: client CPU per loanOffers answer's Redis work ({rounds} rounds x {count}, "
           f"{listeners} other listening worker(s))")
     for name, value in figures.items():
-        print(f"  {name:24s} {value:8.1f} us")
+        unit = "" if name == "connections_opened" else " us"
+        print(f"  {name:24s} {value:8.1f}{unit}")
     return out

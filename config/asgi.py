@@ -15,6 +15,7 @@ from config.container import Container, build_container, shutdown
 from config.graceful_drain import GracefulDrain, uvicorn_server
 from config.heap import THRESHOLDS, tune_collector
 from config.logging import configure_logging
+from config.redis_clients import warm_pool
 from config.settings import Settings
 from graphql_api.app import ApiOptions
 from graphql_api.app import create_app as create_api
@@ -87,6 +88,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                             "anonymous staff principal (LOAN_OFFERS_AUTH_DEV_ANONYMOUS=false "
                             "turns this off).")
         await container.bootstrap_policy().execute(settings.policy_file.read_text())
+        # Connections open before the first request: a busy loop would time their connects out
+        # (and the rate limiter would count in memory for seconds).
+        await warm_pool(container.redis_pool(), settings)
         events = container.events()
         if isinstance(events, RedisEventBus):
             await events.start()

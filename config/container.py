@@ -21,7 +21,7 @@ from adapters.auth.jwt_verifier import (
 )
 from adapters.auth.token_cache import CachingTokenVerifier
 from adapters.auth.token_issuer import SigningKey, TokenIssuer, load_private_key
-from adapters.cache.applicant_cache import REDIS_NAMESPACE, AiocacheApplicantCache
+from adapters.cache.applicant_cache import AiocacheApplicantCache
 from adapters.cache.combined_read import CombinedApplicantHistoryRead
 from adapters.cache.history_cache import InProcessHistoryCache, RedisHistoryCache
 from adapters.cache.invalidation_bus import RedisInvalidationBus
@@ -65,6 +65,7 @@ from application.use_cases.simulate_policy import SimulatePolicy
 from application.use_cases.upsert_applicant import UpsertApplicant
 from config.expiry_sweeper import ExpirySweeper
 from config.pii_keys import pii_protection
+from config.redis_clients import redis_cache, shared_pool
 from config.settings import Settings
 from graphql_api.context import ApiLimits, ApiServices
 
@@ -81,26 +82,10 @@ def _engine(settings: Settings):
     )
 
 
-def _redis_cache(settings: Settings) -> Any:
-    if settings.redis_url is None:
-        return None
-    from aiocache import RedisCache
-    from aiocache.serializers import StringSerializer
-    from redis.asyncio.connection import parse_url
-
-    # redis-py's own URL parsing, as for the other Redis clients: rediss:// is TLS, and query
-    # parameters such as ssl_ca_certs, ssl_certfile, ssl_keyfile reach the connections.
-    options: dict[str, Any] = parse_url(settings.redis_url)
-    endpoint, port = options.pop("host", "127.0.0.1"), options.pop("port", 6379)
-    db, password = options.pop("db", 0), options.pop("password", None)
-    return RedisCache(
-        endpoint=endpoint, port=port, db=db, password=password,
-        timeout=settings.cache_timeout_s,
-        create_connection_timeout=settings.cache_timeout_s, namespace=REDIS_NAMESPACE,
-        # The adapter writes JSON text; the default JsonSerializer would encode it twice.
-        serializer=StringSerializer(),
-        connection_pool_kwargs={"socket_timeout": settings.cache_timeout_s, **options},
-    )
+def _redis_cache(settings: Settings, pool: Any = None) -> Any:
+    """The applicant cache's Redis level on the request path's shared pool
+    (``config/redis_clients.py``)."""
+    return redis_cache(settings, pool)
 
 
 def _history_cache(settings: Settings, l2: Any, stats: Any
@@ -132,15 +117,18 @@ def _limits(settings: Settings) -> ApiLimits:
                      max_policy_source_bytes=settings.max_policy_source_bytes)
 
 
-def _invalidation_bus(settings: Settings) -> RedisInvalidationBus | None:
-    """Its own client: a subscription holds a connection and waits without a read timeout."""
+def _invalidation_bus(settings: Settings, pool: Any = None) -> RedisInvalidationBus | None:
+    """Its own client for the subscription (it holds a connection and waits without a read
+    timeout); publishes on the request path's pool, with its timeouts."""
     if settings.redis_url is None:
         return None
     from redis.asyncio import Redis
 
     client = Redis.from_url(settings.redis_url, socket_connect_timeout=settings.cache_timeout_s,
                             health_check_interval=30)
-    return RedisInvalidationBus(client, retry_after=max(settings.cache_retry_after_s, 0.1))
+    publisher = Redis(connection_pool=pool) if pool is not None else None
+    return RedisInvalidationBus(client, retry_after=max(settings.cache_retry_after_s, 0.1),
+                                publisher=publisher)
 
 
 def _token_verifier(settings: Settings) -> TokenVerifier:
@@ -163,11 +151,12 @@ def _token_verifier(settings: Settings) -> TokenVerifier:
                                 key_set_version=(lambda: jwks.version) if jwks else lambda: 0)
 
 
-def _rate_limiter(settings: Settings) -> LimitsRateLimiter | None:
+def _rate_limiter(settings: Settings, pool: Any = None) -> LimitsRateLimiter | None:
     if not settings.rate_limits_enabled:
         return None
     return LimitsRateLimiter(settings.rate_limit_operations, settings.rate_limit_mutations,
-                             settings.redis_url, timeout_s=settings.cache_timeout_s)
+                             settings.redis_url, timeout_s=settings.cache_timeout_s,
+                             connection_pool=pool)
 
 
 def token_issuer(settings: Settings) -> TokenIssuer:
@@ -236,8 +225,10 @@ class Container(containers.DeclarativeContainer):
     # No timeout: a dict lookup cannot hang, and aiocache runs every operation that has one
     # through asyncio.wait_for (a task and a loop pass per get or set: ~5 us of 7.5).
     l1_cache = providers.Singleton(SimpleMemoryCache, namespace="l1", timeout=None)
-    l2_cache = providers.Singleton(_redis_cache, settings)
-    invalidation_bus = providers.Singleton(_invalidation_bus, settings)
+    # One pool for the rate limiter and the caches (config/redis_clients.py).
+    redis_pool = providers.Singleton(shared_pool, settings)
+    l2_cache = providers.Singleton(_redis_cache, settings, redis_pool)
+    invalidation_bus = providers.Singleton(_invalidation_bus, settings, redis_pool)
     history_cache = providers.Singleton(_history_cache, settings, l2_cache, cache_stats)
     applicant_cache = providers.Singleton(
         AiocacheApplicantCache, l1=l1_cache, l1_ttl=settings.provided.cache_l1_ttl_s,
@@ -304,7 +295,7 @@ class Container(containers.DeclarativeContainer):
                                     settings.provided.readiness_timeout_s)
     api_limits = providers.Singleton(_limits, settings)
     token_verifier = providers.Singleton(_token_verifier, settings)
-    rate_limiter = providers.Singleton(_rate_limiter, settings)
+    rate_limiter = providers.Singleton(_rate_limiter, settings, redis_pool)
     audit_trail = providers.Singleton(SqlAuditTrail, session_factory)
     api_services = providers.Singleton(
         ApiServices, generate_offers=generate_offers, get_offer=get_offer, subscriber=events,
@@ -324,6 +315,9 @@ async def shutdown(container: Container) -> None:
     l2 = container.l2_cache()
     if l2 is not None:
         await l2.close()
+    pool = container.redis_pool()
+    if pool is not None:  # shared with the rate limiter: closed once both are done
+        await pool.aclose()
     await container.engine().dispose()
 
 

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     # adapters/cache/history_cache.py); this is their longest life.
     cache_history_ttl_s: float = Field(default=300.0, ge=1)
     cache_retry_after_s: float = Field(default=1.0, ge=0)
+    # One Redis connection pool per worker for the rate limiter and the caches
+    # (config/redis_clients.py): 0 sizes it from max_in_flight (+ the writers + headroom; 100
+    # with admission off). At the cap a command waits up to redis_pool_timeout_s for a free
+    # connection instead of failing with "Too many connections".
+    redis_max_connections: int = Field(default=0, ge=0)
+    redis_pool_timeout_s: float = Field(default=2.0, gt=0)
     # Offer events waiting to be published to Redis by the background publisher
     # (adapters/events/redis_bus.py); beyond it an event reaches this process's subscribers only.
     event_queue_max: int = Field(default=10_000, ge=1)

@@ -29,8 +29,14 @@ DropLocal = Callable[[Sequence[str] | None], Awaitable[None]]
 
 
 class RedisInvalidationBus:
-    def __init__(self, client: Redis, retry_after: float = 1.0) -> None:
+    def __init__(self, client: Redis, retry_after: float = 1.0,
+                 publisher: Redis | None = None) -> None:
+        """``client`` holds the subscription (no read timeout: it waits for messages);
+        ``publisher``, when given, sends the invalidations: a client with short timeouts, as
+        a publish is on the request path (on ``client`` a Redis that stopped answering held
+        each invalidation for seconds)."""
         self._client = client
+        self._publisher = publisher or client
         self._retry_after = retry_after
         self.origin = uuid4().hex
         self._task: asyncio.Task[None] | None = None
@@ -41,7 +47,7 @@ class RedisInvalidationBus:
         """Tell the other processes to drop ``keys`` (``None``: everything). Raises on a Redis
         error (the cache counts it and carries on)."""
         message = {"origin": self.origin, "keys": None if keys is None else list(keys)}
-        await self._client.publish(CHANNEL, json.dumps(message, separators=(",", ":")))
+        await self._publisher.publish(CHANNEL, json.dumps(message, separators=(",", ":")))
 
     def start(self, drop_local: DropLocal) -> None:
         if self._task is None or self._task.done():

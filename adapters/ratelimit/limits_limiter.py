@@ -13,10 +13,12 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import ConnectionPool
 
 from application.security import RateDecision
 
@@ -33,15 +35,21 @@ def limits_redis_uri(redis_url: str) -> str:
 class LimitsRateLimiter:
     def __init__(self, operations: str, mutations: str, redis_url: str | None = None,
                  timeout_s: float = 0.25, retry_after_s: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 connection_pool: ConnectionPool | None = None) -> None:
+        """``connection_pool``: a redis-py asyncio pool to run on (the worker's shared one,
+        warmed before serving, its timeouts its own); without one ``limits`` builds a client
+        and pool of its own from ``redis_url`` with ``timeout_s``."""
         self._operations: RateLimitItem = parse(operations)
         self._mutations: RateLimitItem = parse(mutations)
         self._memory = MovingWindowRateLimiter(MemoryStorage())
         self._shared = None
         if redis_url:
+            options: dict[str, Any] = (
+                {"connection_pool": connection_pool} if connection_pool is not None
+                else {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s})
             storage = RedisStorage(limits_redis_uri(redis_url), implementation="redispy",
-                                   wrap_exceptions=True, key_prefix="loan-offers:rl",
-                                   socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+                                   wrap_exceptions=True, key_prefix="loan-offers:rl", **options)
             self._shared = MovingWindowRateLimiter(storage)
         self._retry_after_s = retry_after_s
         self._clock = clock
@@ -59,8 +67,8 @@ class LimitsRateLimiter:
             except Exception as exc:  # any backend failure: fall back, never fail the request
                 self.fallbacks += 1
                 self._shared_down_until = self._clock() + self._retry_after_s
-                log.warning("rate limits: Redis unavailable (%s); counting in memory for %.0f s",
-                            type(exc).__name__, self._retry_after_s)
+                log.warning("rate limits: Redis unavailable (%r); counting in memory for %.0f s",
+                            exc.__cause__ or exc, self._retry_after_s)
         return await self._charge(self._memory, key, cost, mutations)
 
     async def _charge(self, limiter: MovingWindowRateLimiter, key: str, cost: int,

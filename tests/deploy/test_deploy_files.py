@@ -62,6 +62,8 @@ LEFT_AT_DEFAULT = {
     "LOAN_OFFERS_PII_KEYS": "a secret: the _FILE form reads the mounted Secret / Docker secret",
     "LOAN_OFFERS_PII_INDEX_KEY": "a secret: the _FILE form reads the mounted Secret / Docker "
                                  "secret",
+    "LOAN_OFFERS_REDIS_MAX_CONNECTIONS": "0 derives the pool from MAX_IN_FLIGHT, which is set",
+    "LOAN_OFFERS_REDIS_POOL_TIMEOUT_S": "a wait the admission bound keeps from happening",
 }
 
 
