@@ -34,16 +34,17 @@ async def commit_offer_sets(uow_factory: UnitOfWorkFactory,
                             items: Sequence[tuple[OfferSet, HistoryToken]],
                             history: HistoryCache | None, clock: Clock | None) -> None:
     """One transaction for all the sets; then the users' new history aggregates to the cache."""
-    users = list(dict.fromkeys(offer_set.user_id for offer_set, _ in items))
+    offer_sets = [offer_set for offer_set, _ in items]
+    if history is None or clock is None:
+        async with uow_factory() as uow:
+            await uow.commit_offer_sets(offer_sets, (), None)
+        return
+    now = clock.now()
+    users = list(dict.fromkeys(offer_set.user_id for offer_set in offer_sets))
     async with uow_factory() as uow:
-        await uow.offers.add_offer_sets([offer_set for offer_set, _ in items])
-        if history is not None and clock is not None:
-            now = clock.now()
-            snapshots = await uow.offers.history_snapshots(users, now)
-        await uow.commit()
-    if history is not None and clock is not None:
-        await history.written([(offer_set.user_id, snapshots[offer_set.user_id], token)
-                               for offer_set, token in items], now)
+        snapshots = await uow.commit_offer_sets(offer_sets, users, now)
+    await history.written([(offer_set.user_id, snapshots[offer_set.user_id], token)
+                           for offer_set, token in items], now)
 
 
 class UnitOfWorkOfferSetWriter:
