@@ -45,6 +45,7 @@ import orjson
 from asyncpg.exceptions import IntegrityConstraintViolationError
 from sqlalchemy import JSON, Table
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from adapters.sql.errors import as_unavailable, is_unavailable
@@ -198,11 +199,27 @@ class PgQuery:
         return [params[name] if name in params else self.defaults[name] for name in self.names]
 
 
+_DRIVER = "pg_fast.driver"
+
+
+async def driver_of(session: AsyncSession) -> tuple[AsyncConnection, Any]:
+    """The unit of work's connection and its pool entry (``driver_connection`` is asyncpg's),
+    looked up once per session transaction: each lookup is two greenlet switches through
+    SQLAlchemy, and a cache miss asked for them three times. The session's transaction object
+    identifies the connection (a commit, rollback or close starts another)."""
+    cached = session.info.get(_DRIVER)
+    if cached is not None and cached[0] is session.sync_session.get_transaction():
+        return cached[1], cached[2]
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    session.info[_DRIVER] = (session.sync_session.get_transaction(), connection, raw)
+    return connection, raw
+
+
 async def in_transaction(session: AsyncSession) -> bool:
     """Whether the unit of work's connection has a transaction open (it has written, or read
     inside one)."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
+    _connection, raw = await driver_of(session)
     return bool(raw.driver_connection.is_in_transaction())
 
 
@@ -215,8 +232,7 @@ async def run(session: AsyncSession, sql: str, arguments: Sequence[Any]) -> list
     """``sql``'s rows on the driver: in the unit of work's transaction if one is open, else as
     a statement of its own (which, if it writes, is committed when this returns). A unique-key
     clash is a ``Conflict``; a lost server ``Unavailable`` (the connection is not reused)."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
+    connection, raw = await driver_of(session)
     driver = raw.driver_connection
     if not driver.is_in_transaction() and raw.dbapi_connection.isolation_level != READ_COMMITTED:
         # An engine not made by ``create_engine`` (isolation not pinned): no statement outside
@@ -228,6 +244,7 @@ async def run(session: AsyncSession, sql: str, arguments: Sequence[Any]) -> list
         raise as_conflict(exc) from exc
     except Exception as exc:
         if driver.is_closed():  # the pool must not hand this connection out again
+            session.info.pop(_DRIVER, None)
             await connection.invalidate(exc)
         if is_unavailable(exc):
             raise as_unavailable(exc) from exc
