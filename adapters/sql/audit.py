@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC
 from typing import Any
 
+import orjson
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -45,9 +46,28 @@ def canonical(value: Any) -> str:
                       default=str)
 
 
+_FLAT = frozenset({str, int, type(None)})
+
+
+def canonical_flat(values: list[Any]) -> str:
+    """:func:`canonical` of a list of plain ``str``/``int``/``None`` (a record's fields), in
+    half the time: orjson writes such a list exactly as the standard library does (same
+    separators, same escapes of ``"``, ``\\`` and control characters) except for what
+    ``ensure_ascii`` escapes: anything not ASCII, and DEL (0x7f). Output holding either, or
+    any other type, or an int orjson cannot write, goes through :func:`canonical`."""
+    if all(type(value) in _FLAT for value in values):
+        try:
+            text = orjson.dumps(values)
+        except orjson.JSONEncodeError:  # an int beyond 64 bits
+            return canonical(values)
+        if text.isascii() and b"\x7f" not in text:
+            return text.decode()
+    return canonical(values)
+
+
 def record_hash(row: dict[str, Any]) -> str:
     values = [row[name].isoformat() if name == "occurred_at" else row[name] for name in _FIELDS]
-    return hashlib.sha256(canonical(values).encode()).hexdigest()
+    return hashlib.sha256(canonical_flat(values).encode()).hexdigest()
 
 
 def _row(seq: int, entry: AuditEntry, prev_hash: str) -> dict[str, Any]:
