@@ -1,5 +1,5 @@
 """PostgreSQL fast paths for the statements every ``loanOffers`` answer runs: constant SQL text,
-compiled once, rows sent as arrays, run on the unit of work's own connection.
+compiled once, rows sent as one JSON text per table, run on the unit of work's own connection.
 
 Why (measured in ``docs/PERFORMANCE.md``): through the ORM session each statement costs
 SQLAlchemy's per-call work (cache key, parameters processed row by row and column by column,
@@ -7,10 +7,6 @@ ORM row loading), and a statement filtering on ``IN (:ids)`` has one text per nu
 asyncpg prepared it again (one more round trip, parse and plan on the server) for every group
 size on every pooled connection. Here:
 
-* :func:`insert_rows`: ``INSERT .. SELECT .. FROM unnest($1::type[], ..)`` per table, one text
-  whatever the number of rows (prepared once per connection), one array per column. It runs
-  through SQLAlchemy's connection (``exec_driver_sql``), inside the unit of work's transaction,
-  with SQLAlchemy's error handling (``IntegrityError``, invalidation, ``Unavailable``).
 * :class:`PgQuery` and :func:`fetch`: a Core ``SELECT`` (written with ``= ANY(:array)`` instead of
   an expanding ``IN``) compiled once to PostgreSQL's text, run on the driver's connection. Inside
   the unit of work's transaction when one is open (it sees that transaction's writes); when none
@@ -21,29 +17,30 @@ size on every pooled connection. Here:
   its round trips.
 
 * :class:`RecordsetInsert`: ``INSERT .. SELECT .. FROM json_populate_recordset(NULL::<table>,
-  $n::json)``: every row of a table in one JSON text, serialised by orjson in one call. Cheaper
-  for this process than one array per column: asyncpg checks every array element against
-  ``collections.abc`` while encoding, and the JSON columns needed ``json.dumps`` per value
-  anyway. PostgreSQL reads each value from its JSON text with the column type's own input
-  function, so what is stored is what the arrays stored (floats: the shortest text that reads
-  back as the same double, in both serialisers; ``jsonb``: normalised, key order and number
-  spelling do not survive). Run with :func:`fetch`, outside a transaction such a statement is
-  its own transaction: it is committed (durably, ``synchronous_commit`` on) when it returns.
+  $n::json)`` per table, one text whatever the number of rows (prepared once per connection),
+  every row in one JSON text serialised by orjson in one call. It replaced one array per column
+  (``unnest``): asyncpg checked every array element against ``collections.abc`` while encoding,
+  and the JSON columns took a ``json.dumps`` per value. PostgreSQL reads each value from its
+  JSON text with the column type's own input function, so what is stored is what the arrays
+  stored (floats: both serialisers write the shortest text that reads back as the same double;
+  ``jsonb`` is normalised, so key order and number spelling do not survive either way).
+  Inside the unit of work's transaction it runs through SQLAlchemy's connection
+  (``exec_driver_sql``: SQLAlchemy begins the transaction and owns it); run with :func:`run`
+  with no transaction open, such a statement is its own transaction, committed (durably,
+  ``synchronous_commit`` on) when :func:`run` returns (``adapters/sql/offer_set_write.py``).
 
 SQLite keeps the portable statements; the repositories choose (:func:`is_asyncpg`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from asyncpg.exceptions import IntegrityConstraintViolationError
-from sqlalchemy import JSON, Table
+from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -63,77 +60,7 @@ def is_asyncpg(session: AsyncSession) -> bool:
 
 # --- inserts ---------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class _Column:
-    name: str
-    kind: str        # "json": serialised here, cast to jsonb; "time": aware UTC; "plain"
-    array_type: str  # the element type of the parameter's array
-
-
-@dataclass(frozen=True, slots=True)
-class UnnestInsert:
-    """``INSERT INTO <table> (<columns>) SELECT .. FROM unnest(<one array per column>)``."""
-
-    table: str
-    columns: tuple[_Column, ...]
-
-    @classmethod
-    def of(cls, table: Table) -> UnnestInsert:
-        columns = []
-        for column in table.columns:
-            impl = column.type.dialect_impl(_DIALECT)
-            if isinstance(column.type, UtcDateTime):
-                columns.append(_Column(column.name, "time", "timestamptz"))
-            elif isinstance(impl, JSON):
-                columns.append(_Column(column.name, "json", "text"))  # cast to jsonb per value
-            else:
-                columns.append(_Column(column.name, "plain", impl.compile(dialect=_DIALECT)))
-        return cls(table.name, tuple(columns))
-
-    def sql(self, first_parameter: int = 1) -> str:
-        names = ", ".join(c.name for c in self.columns)
-        arrays = ", ".join(f"${i}::{c.array_type}[]"
-                           for i, c in enumerate(self.columns, start=first_parameter))
-        values = ", ".join(f"{c.name}::jsonb" if c.kind == "json" else c.name
-                           for c in self.columns)
-        return (f"INSERT INTO {self.table} ({names}) SELECT {values} "
-                f"FROM unnest({arrays}) AS rows ({names})")
-
-    def arrays(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
-        """One list per column, converted as SQLAlchemy's bind processors would: JSON text
-        (``json.dumps``, SQLAlchemy's default serialiser, so the stored ``jsonb`` is the same)
-        and aware datetimes only (``UtcDateTime`` refuses naive ones)."""
-        out = []
-        for column in self.columns:
-            values = [row[column.name] for row in rows]
-            if column.kind == "json":
-                values = [None if v is None else json.dumps(v) for v in values]
-            elif column.kind == "time":
-                values = [_aware(v) for v in values]
-            out.append(values)
-        return out
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"naive datetime {value!r}: store timezone-aware datetimes only")
-    return value.astimezone(UTC)
-
-
 Rows = Sequence[Mapping[str, Any]]
-
-
-async def insert_rows(session: AsyncSession, parts: Sequence[tuple[UnnestInsert, Rows]],
-                      sql: str) -> None:
-    """Run ``sql`` (the :class:`UnnestInsert` parts' statements in one text, their parameters
-    numbered in order) with the rows, in the unit of work's transaction."""
-    arguments: list[Any] = []
-    for insert, rows in parts:
-        arguments.extend(insert.arrays(rows))
-    connection = await session.connection()
-    await connection.exec_driver_sql(sql, tuple(arguments))
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +89,10 @@ class RecordsetInsert:
     def payload(self, rows: Rows) -> str:
         """The rows as JSON text. orjson writes aware datetimes in RFC 3339 with their offset;
         a naive one would be read in the server's time zone, so it is refused here as
-        ``UtcDateTime`` refuses it."""
+        ``UtcDateTime`` refuses it. One difference from the arrays: a NaN or infinite float
+        becomes ``null`` (a ``NOT NULL`` float column then refuses the row; in a JSON column it
+        is stored as ``null``, where ``json.dumps``'s ``NaN`` was refused by ``jsonb``). The
+        pricing core produces finite figures only."""
         for row in rows:
             for name in self.times:
                 value = row[name]
