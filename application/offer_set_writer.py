@@ -3,8 +3,8 @@
 Why: per request the write was a pool checkout (with its liveness ping), ``BEGIN``, two
 ``INSERT``s and a ``COMMIT`` that waits for the WAL flush. Under load, the requests that finish
 pricing while a commit is in flight now queue and go together in the next transaction
-(group commit): one checkout, one ``BEGIN``, one multi-row ``INSERT`` per table, one
-``COMMIT``. Nothing is weakened: :meth:`BatchingOfferSetWriter.save` returns only after the
+(group commit) through ``UnitOfWork.commit_offer_sets``: one checkout and one transaction
+(on PostgreSQL a single statement that is its own transaction). Nothing is weakened: :meth:`BatchingOfferSetWriter.save` returns only after the
 transaction holding that offer set has committed, so every acknowledged response's offers are
 in the database; a failed transaction fails every request in it (none is acknowledged).
 
@@ -14,7 +14,7 @@ at a time, each with at most ``max_batch`` offer sets. A unique-key clash (``Con
 batch is retried set by set, so only the offending request sees it.
 
 With a history cache, the transaction also reads the new offer-history aggregates of the users
-it wrote for (one grouped query per transaction), and after the commit hands them to the cache
+it wrote for (in the same statement on PostgreSQL), and after the commit hands them to the cache
 (one pipelined Redis call per transaction), before any request of the group is answered: the
 next request of those users reads its history from the cache, and never a stale one.
 """
