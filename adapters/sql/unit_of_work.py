@@ -91,7 +91,6 @@ class SqlUnitOfWork:
                 raise as_unavailable(exc) from exc
             raise
 
-
     async def commit_offer_sets(self, offer_sets: Sequence[OfferSet], history_of: Sequence[str],
                                 now: datetime | None) -> dict[str, HistorySnapshot]:
         """On PostgreSQL one statement (``adapters/sql/offer_set_write.py``): with no
