@@ -3,8 +3,8 @@
 Why: per request the write was a pool checkout (with its liveness ping), ``BEGIN``, two
 ``INSERT``s and a ``COMMIT`` that waits for the WAL flush. Under load, the requests that finish
 pricing while a commit is in flight now queue and go together in the next transaction
-(group commit): one checkout, one ``BEGIN``, one multi-row ``INSERT`` per table, one
-``COMMIT``. Nothing is weakened: :meth:`BatchingOfferSetWriter.save` returns only after the
+(group commit) through ``UnitOfWork.commit_offer_sets``: one checkout and one transaction
+(on PostgreSQL a single statement that is its own transaction). Nothing is weakened: :meth:`BatchingOfferSetWriter.save` returns only after the
 transaction holding that offer set has committed, so every acknowledged response's offers are
 in the database; a failed transaction fails every request in it (none is acknowledged).
 
@@ -14,7 +14,7 @@ at a time, each with at most ``max_batch`` offer sets. A unique-key clash (``Con
 batch is retried set by set, so only the offending request sees it.
 
 With a history cache, the transaction also reads the new offer-history aggregates of the users
-it wrote for (one grouped query per transaction), and after the commit hands them to the cache
+it wrote for (in the same statement on PostgreSQL), and after the commit hands them to the cache
 (one pipelined Redis call per transaction), before any request of the group is answered: the
 next request of those users reads its history from the cache, and never a stale one.
 """
@@ -34,16 +34,17 @@ async def commit_offer_sets(uow_factory: UnitOfWorkFactory,
                             items: Sequence[tuple[OfferSet, HistoryToken]],
                             history: HistoryCache | None, clock: Clock | None) -> None:
     """One transaction for all the sets; then the users' new history aggregates to the cache."""
-    users = list(dict.fromkeys(offer_set.user_id for offer_set, _ in items))
+    offer_sets = [offer_set for offer_set, _ in items]
+    if history is None or clock is None:
+        async with uow_factory() as uow:
+            await uow.commit_offer_sets(offer_sets, (), None)
+        return
+    now = clock.now()
+    users = list(dict.fromkeys(offer_set.user_id for offer_set in offer_sets))
     async with uow_factory() as uow:
-        await uow.offers.add_offer_sets([offer_set for offer_set, _ in items])
-        if history is not None and clock is not None:
-            now = clock.now()
-            snapshots = await uow.offers.history_snapshots(users, now)
-        await uow.commit()
-    if history is not None and clock is not None:
-        await history.written([(offer_set.user_id, snapshots[offer_set.user_id], token)
-                               for offer_set, token in items], now)
+        snapshots = await uow.commit_offer_sets(offer_sets, users, now)
+    await history.written([(offer_set.user_id, snapshots[offer_set.user_id], token)
+                           for offer_set, token in items], now)
 
 
 class UnitOfWorkOfferSetWriter:

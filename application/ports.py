@@ -245,6 +245,14 @@ class UnitOfWork(Protocol):
         """Make the work durable; raises ``Conflict`` when a concurrent writer took a unique key
         (the transaction is then rolled back)."""
 
+    async def commit_offer_sets(self, offer_sets: Sequence[OfferSet], history_of: Sequence[str],
+                                now: datetime | None) -> dict[str, HistorySnapshot]:
+        """``offers.add_offer_sets(offer_sets)``, the new ``offers.history_snapshots`` of the
+        users ``history_of`` at ``now`` (``{}`` when there are none; ``now`` is then unused),
+        then ``commit()``: returns once all of it is durable, with the aggregates the
+        transaction saw after its writes; on a failure nothing of the sets is stored. Adapters
+        may do it all in one statement."""
+
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 

@@ -9,6 +9,10 @@ far less than the HTTP figures; PostgreSQL's own CPU is not counted)
     * ``cold_read``: what a ``loanOffers`` cache miss reads (the applicant with its behaviour
       events, and the offer-history aggregate, in one unit of work), CPU per read.
 
+Next to each, ``server_median_ms``: the CPU PostgreSQL's processes spent per unit in the same
+rounds (``/proc``, user and system time of the postmaster's children; 10 ms clock ticks, so
+read it over rounds of a second or more). Moving work into a statement shows up there.
+
 Each figure is the median over ``--rounds`` rounds of ``--count`` units, run one after another
 (no concurrency: the batch size, ``BENCH_SQL_BATCH``, stands in for the group a loaded server
 forms). Figures go to ``benchmarks/results/sql.json``. To compare two checkouts, run it with
@@ -50,21 +54,45 @@ class _Clock:
         return datetime.now(UTC)
 
 
+def server_cpu_s(data_dir: Path | None) -> float:
+    """CPU seconds used so far by the PostgreSQL cluster in ``data_dir`` (its postmaster's
+    children: backends, WAL writer, checkpointer...); 0 when unknown."""
+    if data_dir is None:
+        return 0.0
+    try:
+        postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == postmaster:  # ppid; then utime, stime are fields 11 and 12
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 async def _cpu_per_unit(units: int, step: Callable[[int], Awaitable[None]], count: int,
-                        rounds: int) -> dict[str, Any]:
-    """Median over rounds of CPU ms per unit; ``step(i)`` does ``units`` units."""
-    per_round = []
+                        rounds: int, data_dir: Path | None = None) -> dict[str, Any]:
+    """Median over rounds of CPU ms per unit, this process's and PostgreSQL's; ``step(i)``
+    does ``units`` units."""
+    per_round, server = [], []
     for _ in range(rounds):
+        server_started = server_cpu_s(data_dir)
         started = time.process_time()
         for i in range(count):
             await step(i)
         per_round.append((time.process_time() - started) * 1000 / (count * units))
+        server.append((server_cpu_s(data_dir) - server_started) * 1000 / (count * units))
     return {"median_ms": round(statistics.median(per_round), 4),
-            "rounds_ms": [round(x, 4) for x in per_round]}
+            "rounds_ms": [round(x, 4) for x in per_round],
+            "server_median_ms": round(statistics.median(server), 4)}
 
 
-async def measure(settings: Settings, users: int, batch: int, count: int, rounds: int
-                  ) -> dict[str, Any]:
+async def measure(settings: Settings, users: int, batch: int, count: int, rounds: int,
+                  data_dir: Path | None = None) -> dict[str, Any]:
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size,
                            max_overflow=settings.db_max_overflow)
     pii = pii_protection(settings)
@@ -112,9 +140,9 @@ async def measure(settings: Settings, users: int, batch: int, count: int, rounds
         await audit(0)
         await cold_read(0)
         figures = {
-            "write_per_offer_set": await _cpu_per_unit(batch, write, count, rounds),
-            "audit_per_entry": await _cpu_per_unit(batch, audit, count, rounds),
-            "cold_read": await _cpu_per_unit(1, cold_read, count, rounds),
+            "write_per_offer_set": await _cpu_per_unit(batch, write, count, rounds, data_dir),
+            "audit_per_entry": await _cpu_per_unit(batch, audit, count, rounds, data_dir),
+            "cold_read": await _cpu_per_unit(1, cold_read, count, rounds, data_dir),
         }
         verification = await trail.verify()
         figures["audit_chain_ok"] = verification.ok
@@ -140,7 +168,8 @@ def run(count: int | None = None, rounds: int | None = None, with_profile: bool 
     with Stack(users=users) as stack:
         os.environ.update(stack.service_env())
         settings = Settings()
-        figures = asyncio.run(measure(settings, users, batch, count, rounds))
+        data_dir = stack.postgres.data if stack.postgres is not None else None
+        figures = asyncio.run(measure(settings, users, batch, count, rounds, data_dir))
     result = {"benchmark": NAME, "batch": batch, "count": count, "rounds": rounds,
               "machine": machine_info(), "figures": figures}
     RESULTS_DIR.mkdir(exist_ok=True)

@@ -17,7 +17,6 @@ from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypeVar
-from uuid import uuid4
 
 from sqlalchemy import (
     Table,
@@ -32,7 +31,14 @@ from sqlalchemy import (
     or_,
     true,
     tuple_,
+    union_all,
     update,
+)
+from sqlalchemy import (
+    column as column_clause,
+)
+from sqlalchemy import (
+    table as table_clause,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -45,19 +51,18 @@ from adapters.sql.mapping import (
     applicant_columns,
     applicant_from_rows,
     behavior_columns,
-    decision_columns,
     from_paise,
-    offer_columns,
     offer_from_row,
 )
-from adapters.sql.pg_fast import (
-    PgQuery,
-    UnnestInsert,
-    fetch,
-    in_transaction,
-    insert_rows,
-    is_asyncpg,
+from adapters.sql.offer_set_write import (
+    HISTORY_SOURCE_COLUMNS,
+    WriteWithHistory,
+    insert_sql,
+    payloads,
+    rows_of,
+    write_with_history,
 )
+from adapters.sql.pg_fast import PgQuery, fetch, in_transaction, is_asyncpg, run
 from adapters.sql.pii_columns import index_column
 from adapters.sql.tables import (
     ApplicantBehaviorRow,
@@ -308,18 +313,15 @@ class SqlOfferRepository:
         await self.add_offer_sets((offer_set,))
 
     async def add_offer_sets(self, offer_sets: Sequence[OfferSet]) -> None:
-        """One executemany per table for all the sets (the batching writer's group commit)."""
-        decisions, offers = [], []
-        for offer_set in offer_sets:
-            decision_id = uuid4().hex
-            decisions.append(decision_columns(offer_set, decision_id))
-            offers.extend(offer_columns(o, decision_id) for o in offer_set.offers)
+        """One multi-row insert per table for all the sets (on PostgreSQL one statement for
+        both), in the unit of work's transaction."""
+        decisions, offers = rows_of(offer_sets)
         if not decisions:
             return
         try:
-            if is_asyncpg(self._session):  # both tables in one constant statement
-                await insert_rows(self._session, ((_DECISIONS_INSERT, decisions),
-                                                  (_OFFERS_INSERT, offers)), _OFFER_SETS_SQL)
+            if is_asyncpg(self._session):  # begun through SQLAlchemy: it owns the transaction
+                connection = await self._session.connection()
+                await connection.exec_driver_sql(insert_sql(), payloads(decisions, offers))
                 return
             await self._session.exec(insert(_DECISIONS),
                                      params=decisions if len(decisions) > 1 else decisions[0])
@@ -328,6 +330,31 @@ class SqlOfferRepository:
         except IntegrityError as exc:  # an id taken: the caller's expected race, not a bug
             raise Conflict("the record was written concurrently by another request",
                            constraint=type(exc.orig).__name__ if exc.orig else "unique") from exc
+
+    async def write_offer_sets(self, offer_sets: Sequence[OfferSet], history_of: Sequence[str],
+                               now: datetime | None) -> dict[str, HistorySnapshot]:
+        """:meth:`add_offer_sets`, then :meth:`history_snapshots` of ``history_of`` at ``now``
+        (none when empty). PostgreSQL: one statement for both (``adapters/sql/offer_set_write.py``)
+        which, when the unit of work has no transaction open, is its own and is committed when
+        this returns: for :meth:`SqlUnitOfWork.commit_offer_sets` only."""
+        if not is_asyncpg(self._session):
+            await self.add_offer_sets(offer_sets)
+            return await self.history_snapshots(history_of, now) if history_of else {}
+        decisions, offers = rows_of(offer_sets)
+        if not decisions:
+            return await self.history_snapshots(history_of, now) if history_of else {}
+        documents = payloads(decisions, offers)
+        if not history_of or now is None:
+            await run(self._session, insert_sql(), documents)
+            return {}
+        statement = _write_with_history()
+        params = {"user_ids": list(history_of), "now": now,
+                  "since": now - self.HISTORY_WINDOW}
+        rows = await run(self._session, statement.sql, statement.arguments(params, *documents))
+        found = {user_id: HistorySnapshot(NO_HISTORY, None) for user_id in history_of}
+        for user_id, *figures in rows:
+            found[user_id] = _snapshot_of(*figures)
+        return found
 
     async def get(self, offer_id: str) -> LoanOffer | None:
         statement = (select(OfferRow).where(OfferRow.offer_id == offer_id)
@@ -755,14 +782,6 @@ def _applicant_with_events_query() -> PgQuery:
         .where(a.user_id == bindparam("user_id", type_=Id)))
 
 
-#: PostgreSQL: :meth:`SqlOfferRepository.add_offer_sets` as one statement (a data-modifying
-#: ``WITH`` for the decisions; the offers' foreign keys are checked at the statement's end).
-_DECISIONS_INSERT = UnnestInsert.of(_DECISIONS)
-_OFFERS_INSERT = UnnestInsert.of(_OFFERS)
-_OFFER_SETS_SQL = (f"WITH decisions AS ({_DECISIONS_INSERT.sql()}) "
-                   f"{_OFFERS_INSERT.sql(first_parameter=len(_DECISIONS_INSERT.columns) + 1)}")
-
-
 def _utc(value: datetime | str | None) -> datetime | None:
     """A timestamp read through an aggregate: SQLite loses the column type through min/max."""
     if isinstance(value, str):
@@ -791,19 +810,36 @@ _HISTORY_COLUMNS = ("user_id", "seen", "answers", "accepted", "declined", "lapse
                     "last_accepted", "next_lapse", "first_created")
 
 
-@lru_cache(maxsize=1)
-def _history_totals_query() -> PgQuery:
+@lru_cache(maxsize=2)
+def _history_totals_query(with_inserted: bool = False) -> PgQuery:
     """PostgreSQL: :func:`_history_totals_statement` with ``user_id = ANY(:user_ids)``, one
     text whatever the number of users."""
-    return PgQuery.of(_history_totals_statement(any_users=True))
+    return PgQuery.of(_history_totals_statement(any_users=True, with_inserted=with_inserted))
 
 
-@lru_cache(maxsize=2)
-def _history_totals_statement(any_users: bool = False) -> Any:
+@lru_cache(maxsize=1)
+def _write_with_history() -> WriteWithHistory:
+    """PostgreSQL: :meth:`SqlOfferRepository.write_offer_sets` with aggregates, one text."""
+    return write_with_history(_history_totals_query(with_inserted=True))
+
+
+def _offers_with_inserted() -> Any:
+    """The stored offers' history columns and those of the ``inserted`` clause of the
+    statement that writes them (``adapters/sql/offer_set_write.py``): what the table holds
+    once that statement is done, as the statement itself sees it."""
+    stored = select(*(_OFFERS.c[name] for name in HISTORY_SOURCE_COLUMNS))
+    new = select(*(column_clause(name) for name in HISTORY_SOURCE_COLUMNS)).select_from(
+        table_clause("inserted"))
+    return union_all(stored, new).subquery("offers_after_write").c
+
+
+@lru_cache(maxsize=3)
+def _history_totals_statement(any_users: bool = False, with_inserted: bool = False) -> Any:
     """The history aggregates of :meth:`SqlOfferRepository.history_snapshots`, one row per
     user with offers in the window; bind parameters ``user_ids`` (expanding, or one array with
-    ``any_users``), ``now`` and ``since``."""
-    o = _OFFERS.c
+    ``any_users``), ``now`` and ``since``. ``with_inserted``: over the offers and the rows an
+    enclosing statement inserts (:func:`_offers_with_inserted`)."""
+    o = _offers_with_inserted() if with_inserted else _OFFERS.c
     users = (o.user_id == any_(bindparam("user_ids", type_=ARRAY(Id))) if any_users
              else o.user_id.in_(bindparam("user_ids", expanding=True)))
     moment = bindparam("now", type_=UtcDateTime())

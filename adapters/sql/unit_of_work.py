@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -22,6 +24,8 @@ from adapters.sql.repositories import (
 )
 from application.errors import ApplicationError, Conflict
 from application.pii import PiiProtection
+from application.ports import HistorySnapshot
+from domain.offers import OfferSet
 
 
 class SqlUnitOfWork:
@@ -86,6 +90,17 @@ class SqlUnitOfWork:
             if is_unavailable(exc):
                 raise as_unavailable(exc) from exc
             raise
+
+    async def commit_offer_sets(self, offer_sets: Sequence[OfferSet], history_of: Sequence[str],
+                                now: datetime | None) -> dict[str, HistorySnapshot]:
+        """On PostgreSQL one statement (``adapters/sql/offer_set_write.py``): with no
+        transaction open yet it is its own, committed when it returns, and ``commit()`` has
+        nothing left to send; inside an open transaction it is part of it."""
+        if self._session is None:
+            raise RuntimeError("commit_offer_sets() outside `async with`")
+        snapshots = await self.offers.write_offer_sets(offer_sets, history_of, now)
+        await self.commit()
+        return snapshots
 
 
 class SqlUnitOfWorkFactory:

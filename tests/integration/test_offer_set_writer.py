@@ -12,6 +12,7 @@ from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from application.errors import Conflict, Unavailable
 from application.offer_set_writer import BatchingOfferSetWriter
 from tests.integration.conftest import OfferSetFactory
+from tests.integration.test_sql_database import _terminate
 
 
 async def _stored(uow_factory: SqlUnitOfWorkFactory, offer_ids: list[str]) -> int:
@@ -52,24 +53,37 @@ async def test_a_clash_fails_only_the_clashing_request(
 
 
 class _FailingCommit:
-    """A unit-of-work factory whose commits fail (the database went away mid-transaction)."""
+    """A unit-of-work factory whose transactions fail (the database went away mid-transaction).
+    SQLite: the commit fails. PostgreSQL commits the group with its one statement
+    (``adapters/sql/offer_set_write.py``), so the server ends the connection just before it."""
 
-    def __init__(self, inner: SqlUnitOfWorkFactory) -> None:
+    def __init__(self, inner: SqlUnitOfWorkFactory, database_url: str) -> None:
         self.inner = inner
+        self.database_url = database_url
 
     def __call__(self):
         uow = self.inner()
+        commit_offer_sets = uow.commit_offer_sets
 
         async def commit() -> None:
             raise ConnectionError("database went away")
 
+        async def connection_lost_first(*args, **kwargs):
+            session = uow.offers._session
+            raw = await (await session.connection()).get_raw_connection()
+            await _terminate(self.database_url, raw.driver_connection.get_server_pid())
+            return await commit_offer_sets(*args, **kwargs)
+
         uow.commit = commit
+        if not self.database_url.startswith("sqlite"):
+            uow.commit_offer_sets = connection_lost_first
         return uow
 
 
 async def test_a_failed_transaction_acknowledges_nobody_and_stores_nothing(
-        uow_factory: SqlUnitOfWorkFactory, make_offer_set: OfferSetFactory) -> None:
-    writer = BatchingOfferSetWriter(_FailingCommit(uow_factory))
+        uow_factory: SqlUnitOfWorkFactory, make_offer_set: OfferSetFactory,
+        database_url: str) -> None:
+    writer = BatchingOfferSetWriter(_FailingCommit(uow_factory, database_url))
     sets = [make_offer_set() for _ in range(6)]
     results = await asyncio.gather(*(writer.save(s) for s in sets), return_exceptions=True)
     # The unit of work reports a lost connection as Unavailable; either way, every request

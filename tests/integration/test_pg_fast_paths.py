@@ -318,3 +318,30 @@ async def test_the_history_read_with_the_applicant_is_not_served_once_it_could_d
         await uow.offers.add_offer_sets([second])
         seen = await uow.offers.history_snapshots([applicant.user_id], NOW)
     assert seen[applicant.user_id].summary.offers_seen == len(first.offers) + len(second.offers)
+
+
+async def test_a_cache_miss_looks_its_connection_up_once_and_a_commit_drops_it(
+        uows: SqlUnitOfWorkFactory, make_offer_set: OfferSetFactory, applicant: Applicant,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    async with uows() as uow:
+        await uow.applicants.upsert_many([applicant])
+        await uow.commit()
+    lookups = []
+    session_class = type(uow.offers._session)
+    connection = session_class.connection
+
+    async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        lookups.append(self)
+        return await connection(self, *args, **kwargs)
+
+    monkeypatch.setattr(session_class, "connection", counted)
+    async with uows() as uow:
+        await uow.applicants.get(applicant.user_id)
+        await uow.offers.history_snapshots([applicant.user_id], NOW)
+        assert len(lookups) == 1
+        await uow.offers.add_offer_sets([make_offer_set()])
+        await uow.commit()  # the connection goes back to the pool: looked up afresh after
+        lookups.clear()
+        seen = await uow.offers.history_snapshots([applicant.user_id], NOW)
+        assert len(lookups) == 1
+    assert seen[applicant.user_id].summary.offers_seen > 0

@@ -347,6 +347,13 @@ class FakeUnitOfWork:
             setattr(self._store, name, getattr(self._work, name))
         self.committed = True
 
+    async def commit_offer_sets(self, offer_sets: Sequence[OfferSet], history_of: Sequence[str],
+                                now: datetime | None) -> dict[str, HistorySnapshot]:
+        await self.offers.add_offer_sets(offer_sets)
+        snapshots = await self.offers.history_snapshots(history_of, now) if history_of else {}
+        await self.commit()
+        return snapshots
+
 
 class FakeUnitOfWorkFactory:
     def __init__(self, clock: FakeClock, store: Store | None = None) -> None:
