@@ -4,9 +4,10 @@ Why: per request the write was a pool checkout (with its liveness ping), ``BEGIN
 ``INSERT``s and a ``COMMIT`` that waits for the WAL flush. Under load, the requests that finish
 pricing while a commit is in flight now queue and go together in the next transaction
 (group commit) through ``UnitOfWork.commit_offer_sets``: one checkout and one transaction
-(on PostgreSQL a single statement that is its own transaction). Nothing is weakened: :meth:`BatchingOfferSetWriter.save` returns only after the
-transaction holding that offer set has committed, so every acknowledged response's offers are
-in the database; a failed transaction fails every request in it (none is acknowledged).
+(on PostgreSQL a single statement that is its own transaction). Nothing is weakened:
+:meth:`BatchingOfferSetWriter.save` returns only after the transaction holding that offer set
+has committed, so every acknowledged response's offers are in the database; a failed
+transaction fails every request in it (none is acknowledged).
 
 A lone request waits for no one: the first one starts a flush at once (after one event-loop
 turn, so requests ready in the same turn join it). At most ``max_in_flight`` transactions run
