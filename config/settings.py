@@ -52,9 +52,11 @@ class Settings(BaseSettings):
     # Names this replica in the X-Instance-ID response header (unset: no header). Deployments set
     # it per process (pod name, container name) to see which replica served a request.
     instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
-    # uvicorn's choices; "auto" picks uvloop and httptools when installed (they are, through
-    # uvicorn[standard]). benchmarks/ measures the alternatives; see docs/PERFORMANCE.md.
-    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
+    # uvicorn's choices. The standard library's loop, measured against uvloop at 1,000
+    # connections (docs/PERFORMANCE.md, "Event loop"): less CPU per answer here, and a saturated
+    # uvloop worker stopped accepting new connections (most clients of the trivial baseline
+    # waited in the accept queue until they gave up). "auto" picks uvloop when installed.
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "asyncio"
     http_parser: Literal["auto", "h11", "httptools"] = "auto"
     backlog: int = Field(default=2048, ge=64)
     # With workers > 1: one SO_REUSEPORT listening socket per worker (the kernel spreads new
