@@ -39,6 +39,11 @@ Target
     The JSON's ``meets_target`` says whether this run met it. Timings are never asserted in
     tests: CI machines differ.
 
+``--in-flight CLIENTS`` runs instead the real GraphQL app in process with the pricing core behind
+simulated I/O waits (5 ms before pricing, 50 ms after), CLIENTS requests in flight, and prints
+the garbage collector's passes by generation (``gc.callbacks``) and their share inside the core;
+``--gc-freeze`` freezes the heap after the warm-up, as a worker could once started.
+
 ``--profile`` also runs cProfile over 300 applicants (grid workload) and prints the top 15
 entries by cumulative time.
 """
@@ -313,6 +318,117 @@ def _table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+class _GcClock:
+    """CPU time of the garbage collector's passes (``gc.callbacks``) by generation, and how
+    much of it fell inside a pricing-core call."""
+
+    def __init__(self) -> None:
+        self.passes: dict[int, list[int]] = {0: [], 1: [], 2: []}
+        self.inside_ns = 0
+        self.in_engine = False
+        self._start = 0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.process_time_ns()
+            return
+        elapsed = time.process_time_ns() - self._start
+        self.passes[info["generation"]].append(elapsed)
+        if self.in_engine:
+            self.inside_ns += elapsed
+
+
+async def _in_flight_run(concurrency: int, count: int, freeze: bool) -> dict[str, Any]:
+    """The real GraphQL app in process with the pricing core behind it (``count`` requests
+    drawn as ``http``, ``concurrency`` clients): each answer waits 5 ms for its reads before
+    pricing and 50 ms for its grouped write after, so requests stay in flight as in a worker
+    and their objects reach the collector's older generations."""
+    import asyncio
+
+    from benchmarks import graphql_bench
+    from graphql_api.app import ApiOptions, create_app
+    from graphql_api.context import ApiServices
+    from graphql_api.schema import SchemaOptions
+
+    policy = load_policy()
+    applicants = {a.user_id: stored_form(a)
+                  for a in generate_applicants(HTTP_USERS, seed=DEMO_SEED)}
+    clock_gc, new_id, engine = _GcClock(), _id_source(), {"ns": 0, "calls": 0}
+
+    class PricingBehindIo:  # stands in for GenerateOffers: I/O waits, the real core
+        async def execute(self, command: Any) -> Any:
+            await asyncio.sleep(0.005)
+            request = LoanRequest(command.requested_amount, command.requested_tenure)
+            clock_gc.in_engine, start = True, time.process_time_ns()
+            offer_set = generate_offer_set(policy, applicants[command.user_id], request, NOW,
+                                           new_id)
+            engine["ns"] += time.process_time_ns() - start
+            engine["calls"] += 1
+            clock_gc.in_engine = False
+            await asyncio.sleep(0.05)
+            return offer_set
+
+    graphql_bench.quiet_production_logging()
+    app = create_app(ApiServices(  # type: ignore[arg-type] - stand-ins, as in graphql_bench
+        generate_offers=PricingBehindIo(), get_offer=None, subscriber=None, readiness=None,
+        offer_history=None, get_applicant=None, upsert_applicant=None, accept_offer=None,
+        decline_offer=None, record_behavior_event=None, get_pricing_policy=None,
+        publish_pricing_policy=None, token_verifier=graphql_bench.StaticTokens(),
+        audit_trail=graphql_bench.DroppedAudit()),
+        ApiOptions(graphiql=False, metrics=True, schema=SchemaOptions(introspection=False)))
+    rng, capture = random.Random(HTTP_SEED), _RequestCapture("in-flight", 0, HTTP_USERS)
+    calls = []
+    for _ in range(count):
+        asked = capture.loan_offers(rng)
+        calls.append(graphql_bench.Call(graphql_bench.loan_offers_body(
+            asked["userId"], asked.get("requestedAmount"), asked.get("requestedTenure"),
+            with_document=False), graphql_bench.headers_for(asked["userId"])))
+
+    async def clients(pending: list) -> None:
+        async def client() -> None:
+            while pending:
+                status, body = await graphql_bench.answer(app, pending.pop())
+                graphql_bench.check_answer(status, body)
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+
+    first = next(iter(applicants))  # registers the persisted document, as the warm-up does
+    graphql_bench.check_answer(*await graphql_bench.answer(app, graphql_bench.Call(
+        graphql_bench.loan_offers_body(first, None, None, True), graphql_bench.headers_for(first))))
+    await clients(list(reversed(calls[: count // 10])))  # warm-up
+    engine.update(ns=0, calls=0)
+    gc.collect()
+    if freeze:
+        gc.freeze()  # what a worker could do once started: its heap so far is never scanned
+    gc.callbacks.append(clock_gc)
+    start = time.process_time_ns()
+    try:
+        await clients(list(reversed(calls)))
+    finally:
+        gc.callbacks.remove(clock_gc)
+        if freeze:
+            gc.unfreeze()
+    answers = engine["calls"]
+    per_answer = lambda ns: round(ns / answers / 1e3, 1)  # noqa: E731 - us per answer
+    return {
+        "concurrency": concurrency, "answers": answers, "gc_freeze": freeze,
+        "cpu_us_per_answer": per_answer(time.process_time_ns() - start),
+        "engine_us_per_answer": per_answer(engine["ns"]),
+        "gc_us_per_answer_inside_engine": per_answer(clock_gc.inside_ns),
+        "gc": {f"gen{g}": {"passes": len(v), "mean_ms": round(float(np.mean(v)) / 1e6, 2)
+                           if v else 0.0, "us_per_answer": per_answer(sum(v))}
+               for g, v in clock_gc.passes.items()},
+    }
+
+
+def in_flight(concurrency: int, count: int, freeze: bool) -> dict[str, Any]:
+    """``--in-flight``: see :func:`_in_flight_run`; printed, not written."""
+    import asyncio
+
+    report = asyncio.run(_in_flight_run(concurrency, count, freeze))
+    print(json.dumps(report, indent=2))
+    return report
+
+
 def run(count: int = DEFAULT_COUNT, rounds: int = DEFAULT_ROUNDS, with_profile: bool = False,
         output: Path | None = None, users: int = HTTP_USERS, interleave: bool = False
         ) -> dict[str, Any]:
@@ -371,6 +487,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.in_flight:
+        in_flight(args.in_flight, args.count, args.gc_freeze)
+        return 0
     run(args.count, args.rounds, args.profile, args.output, args.users, args.interleave)
     return 0
 
@@ -387,6 +506,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interleave", action="store_true",
                         help="http workload: alternate blocks run back to back with blocks run "
                              "after a GraphQL answer each (cold caches, as in a server)")
+    parser.add_argument("--in-flight", type=int, default=0, metavar="CLIENTS",
+                        help="instead: the GraphQL app in process with the core behind "
+                             "simulated I/O, CLIENTS requests in flight; garbage collections")
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="with --in-flight: gc.freeze() after the warm-up")
     parser.add_argument("--output", type=Path, default=None,
                         help="JSON destination (default benchmarks/results/domain.json)")
 
