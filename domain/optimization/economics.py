@@ -105,9 +105,9 @@ def shared_exposure_factors(pd: float, tenures: tuple[int, ...], reference_rate:
     Its inputs are few per policy: the PD and the reference rate (the break-even ROI) follow
     from the scorecard score, a sum of bin points, so thousands of applicants share a few
     hundred of them (216 keys for 1,815 grid families of distinct demo applicants); each
-    family priced repeats ~15 numpy passes over up to (3, tenures, months) otherwise. Keys compare
-    as floats do, so +0.0 and -0.0 share an entry: the factors are the same for both (the
-    PD enters as ``1 - pd``, the rate only through ``i > 1e-12`` and ``1 + i``).
+    family priced would otherwise repeat ~15 numpy passes over up to (3, tenures, months).
+    Keys compare as floats do, so +0.0 and -0.0 share an entry: the factors are the same for
+    both (the PD enters as ``1 - pd``, the rate only through ``i > 1e-12`` and ``1 + i``).
     """
     exposure = exposure_factors(pd, list(tenures), reference_rate, discount_rate)
     for array in (exposure.tenures, exposure.stacked, exposure.interest_exposure,
