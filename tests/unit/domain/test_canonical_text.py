@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adapters.demo.portfolio import generate_applicants
 from domain.applicant import EmploymentType, LoanRequest
@@ -50,3 +53,19 @@ def test_a_class_with_its_own_repr_keeps_it():
     assert dataclass_repr(Custom(1)) == "custom"
     plain = Plain(1)
     assert dataclass_repr(plain) == repr(plain)  # object's repr: the generated one is off
+
+
+@st.composite
+def histories(draw):
+    counts = draw(st.lists(st.integers(0, 10**6), min_size=3, max_size=3))
+    answers = sum(counts) + draw(st.integers(0, 1000))
+    moment = draw(st.none() | st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30))])))
+    return OfferHistorySummary(draw(st.integers(0, 10**7)), answers, *counts, moment)
+
+
+@given(histories())
+def test_offer_histories_as_repr_writes_them(history):
+    """The inputs hash of every repeat customer's answer includes this text."""
+    assert dataclass_repr(history) == repr(history)

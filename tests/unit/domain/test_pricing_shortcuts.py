@@ -116,3 +116,61 @@ def test_negated_forms_give_the_same_floats(rates, intercept, slope):
         assert _same(take_up(r, a, slope), expit(-(a + slope * r)))
         plain = r + (1.0 + np.real(wrightomega(-(1.0 + a + slope * r)))) / slope
         assert _same(optimal_rate(r, a, slope), plain)
+
+
+def _same_factors(shared, plain) -> bool:
+    return all(np.array_equal(getattr(shared, name), getattr(plain, name))
+               for name in ("tenures", "interest_exposure", "funding_exposure",
+                            "expected_loss_exposure", "stacked"))
+
+
+_TENURES = st.lists(st.integers(1, 120), min_size=1, max_size=8, unique=True).map(sorted)
+
+
+@settings(max_examples=300)
+@example(pd=0.0, tenures=[12, 24], reference_rate=0.0, discount_rate=0.12)
+@example(pd=1e-300, tenures=[6], reference_rate=1e-13, discount_rate=0.0)  # straight-line
+@given(pd=st.floats(0.0, 1.0 - 1e-9), tenures=_TENURES,
+       reference_rate=st.floats(0.0, 0.5), discount_rate=st.floats(0.0, 0.3))
+def test_shared_exposure_factors_equal_the_plain_ones(pd, tenures, reference_rate,
+                                                      discount_rate):
+    from domain.optimization.economics import exposure_factors, shared_exposure_factors
+
+    plain = exposure_factors(pd, tenures, reference_rate, discount_rate)
+    first = shared_exposure_factors(pd, tuple(tenures), reference_rate, discount_rate)
+    again = shared_exposure_factors(pd, tuple(tenures), reference_rate, discount_rate)
+    assert again is first  # computed once
+    assert _same_factors(first, plain)
+    with pytest.raises(ValueError, match="read-only"):
+        first.stacked[0, 0] = 1.0  # shared: nobody may change them
+
+
+def test_signed_zeros_share_an_entry_with_the_same_factors():
+    """Float keys treat -0.0 as 0.0; the factors of both are the same, so sharing is safe."""
+    from domain.optimization.economics import exposure_factors, shared_exposure_factors
+
+    for pd, rate in itertools.product((0.0, -0.0), (0.0, -0.0)):
+        shared = shared_exposure_factors(pd, (12, 36), rate, 0.1)
+        assert _same_factors(shared, exposure_factors(pd, [12, 36], rate, 0.1))
+        assert _same_factors(shared, exposure_factors(0.0, [12, 36], 0.0, 0.1))
+
+
+def test_priced_families_are_those_of_the_plain_exposure_factors(policy: PricingPolicy,
+                                                                 monkeypatch):
+    """Whole families priced with the shared factors and with fresh ones for every family."""
+    from domain.offer_engine import generate_offer_set
+    from domain.optimization import economics
+
+    def priced(applicants):
+        ids = itertools.count()
+        return [generate_offer_set(policy, a, request, datetime(2026, 1, 5),
+                                   lambda: f"id-{next(ids)}")
+                for a in applicants for request in (LoanRequest(),
+                                                    LoanRequest(Decimal(300_000), 36))]
+
+    applicants = list(generate_applicants(APPLICANTS))
+    shared = priced(applicants)
+    monkeypatch.setattr(pricing, "shared_exposure_factors",
+                        lambda pd, tenures, rate, d: economics.exposure_factors(
+                            pd, list(tenures), rate, d))
+    assert priced(applicants) == shared
