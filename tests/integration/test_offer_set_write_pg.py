@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,48 +21,34 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.demo.portfolio import generate_applicants
 from adapters.sql import repositories
-from adapters.sql.database import create_engine, session_factory
 from adapters.sql.mapping import decision_columns, offer_columns
-from adapters.sql.migrate import upgrade_to_head
 from adapters.sql.offer_set_write import OFFERS_INSERT
-from adapters.sql.tables import metadata
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from application.errors import Conflict
 from application.offer_set_writer import BatchingOfferSetWriter
 from domain.applicant import Applicant, LoanRequest
 from domain.offers import OfferStatus
 from tests.integration.conftest import NOW, OfferSetFactory
-from tests.pii import dev_pii
+from tests.integration.pg_tables import emptied_engine, portable_statements, units_of_work
 
 pytestmark = pytest.mark.services
 
 
 @pytest.fixture
 async def engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    await asyncio.to_thread(upgrade_to_head, postgres_url)
-    engine = create_engine(postgres_url, pool_size=2, max_overflow=0)
-    async with engine.begin() as connection:
-        for table in reversed(metadata.sorted_tables):
-            if not table.info.get("append_only"):
-                await connection.execute(table.delete())
+    engine = await emptied_engine(postgres_url, pool_size=2, max_overflow=0)
     yield engine
     await engine.dispose()
 
 
 @pytest.fixture
 def uows(engine: AsyncEngine) -> SqlUnitOfWorkFactory:
-    return SqlUnitOfWorkFactory(session_factory(engine), now=lambda: NOW, pii=dev_pii())
+    return units_of_work(engine)
 
 
 @pytest.fixture
 def portable(monkeypatch: pytest.MonkeyPatch) -> Callable[[], Any]:
-    @contextlib.contextmanager
-    def use() -> Iterator[None]:
-        with monkeypatch.context() as patch:
-            patch.setattr(repositories, "is_asyncpg", lambda _session: False)
-            yield
-
-    return use
+    return portable_statements(monkeypatch, repositories)
 
 
 @pytest.fixture

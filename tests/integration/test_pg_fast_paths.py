@@ -7,10 +7,8 @@ portable statements (what SQLite runs: ``is_asyncpg`` patched to say no)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -22,10 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.demo.portfolio import generate_applicants
 from adapters.sql import audit, repositories
 from adapters.sql.audit import SqlAuditTrail, canonical
-from adapters.sql.database import create_engine, session_factory
+from adapters.sql.database import session_factory
 from adapters.sql.mapping import decision_columns, offer_columns
-from adapters.sql.migrate import upgrade_to_head
-from adapters.sql.tables import metadata
 from adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from application.errors import Conflict, Unavailable
 from application.security import AuditEntry
@@ -33,42 +29,30 @@ from domain.applicant import Applicant, LoanRequest
 from domain.behavior.events import BehaviorEvent, BehaviorEventType
 from domain.offers import OfferStatus
 from tests.integration.conftest import NOW, OfferSetFactory
+from tests.integration.pg_tables import emptied_engine, portable_statements, units_of_work
 from tests.integration.test_sql_database import _terminate
-from tests.pii import dev_pii
 
 pytestmark = pytest.mark.services
 
 
 @pytest.fixture
 async def engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    await asyncio.to_thread(upgrade_to_head, postgres_url)
     # One connection, never pinged: the dead-connection test reaches the one it killed.
-    engine = create_engine(postgres_url, pool_size=1, max_overflow=0, ping_after_idle_s=3600)
-    async with engine.begin() as connection:
-        for table in reversed(metadata.sorted_tables):
-            if not table.info.get("append_only"):
-                await connection.execute(table.delete())
+    engine = await emptied_engine(postgres_url, pool_size=1, max_overflow=0,
+                                  ping_after_idle_s=3600)
     yield engine
     await engine.dispose()
 
 
 @pytest.fixture
 def uows(engine: AsyncEngine) -> SqlUnitOfWorkFactory:
-    return SqlUnitOfWorkFactory(session_factory(engine), now=lambda: NOW, pii=dev_pii())
+    return units_of_work(engine)
 
 
 @pytest.fixture
 def portable(monkeypatch: pytest.MonkeyPatch) -> Callable[[], Any]:
     """``with portable():`` runs the repositories' portable statements on PostgreSQL."""
-
-    @contextlib.contextmanager
-    def use() -> Iterator[None]:
-        with monkeypatch.context() as patch:
-            for module in (repositories, audit):
-                patch.setattr(module, "is_asyncpg", lambda _session: False)
-            yield
-
-    return use
+    return portable_statements(monkeypatch, repositories, audit)
 
 
 def _applicants(count: int) -> list[Applicant]:
