@@ -100,10 +100,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         sweeper = container.expiry_sweeper()
         await sweeper.start()
         await container.applicant_cache().start()  # other processes' invalidations
-        served = uvicorn_server() is not None  # not a test's in-process app
+        server = uvicorn_server()  # None for a test's in-process app
         drain = GracefulDrain(settings.shutdown_drain_s)
-        drain.install()  # under uvicorn: SIGTERM drains keep-alive connections first
-        if served:
+        drain.install(server)  # SIGTERM drains keep-alive connections first
+        if server is not None:
             frozen = tune_collector()  # last: everything start-up made is frozen
             log.info("garbage collector tuned: %d start-up objects frozen, thresholds %s",
                      frozen, THRESHOLDS)

@@ -51,13 +51,13 @@ class GracefulDrain:
         self._signal: int | None = None
         self._watcher: asyncio.Task[None] | None = None
 
-    def install(self) -> bool:
-        uvicorn_exit = signal.getsignal(signal.SIGTERM)
-        server = uvicorn_server()
-        if self.seconds <= 0 or server is None or not callable(uvicorn_exit):
+    def install(self, server: Any | None) -> bool:
+        """``server``: :func:`uvicorn_server`, looked up before (this replaces the handler
+        that function finds it by)."""
+        if self.seconds <= 0 or server is None:
             return False
         signal.signal(signal.SIGTERM, self._record)
-        self._watcher = asyncio.create_task(self._watch(server, uvicorn_exit))
+        self._watcher = asyncio.create_task(self._watch(server, server.handle_exit))
         return True
 
     async def stop(self) -> None:
