@@ -1,5 +1,6 @@
-"""Enforcement of ``authorization.py`` before any resolver runs: role, object ownership (no BOLA),
-restricted fields, then the rate budget; after execution, the audit trail.
+"""Enforcement of ``authorization.py`` before any resolver runs: the transport (a subscription
+needs the WebSocket), role, object ownership (no BOLA), restricted fields, then the rate budget;
+after execution, the audit trail.
 
 Runs in the schema extension's ``on_execute`` hook, which Strawberry calls for queries, mutations
 and subscriptions alike, so one check covers HTTP and WebSocket. The whole operation is refused
@@ -34,6 +35,7 @@ from graphql import (
     visit,
 )
 from graphql.language import ListValueNode, NullValueNode
+from starlette.requests import Request
 from strawberry.extensions import SchemaExtension
 
 from application.security import Principal, Role
@@ -174,6 +176,15 @@ def inputs_hash(analysis: DocumentAnalysis, variables: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def subscription_over_http() -> GraphQLError:
+    """Strawberry would run a POSTed subscription as a query, and its event stream cannot be an
+    HTTP answer (no HTTP streaming protocol is enabled): refused by name, before it costs a rate
+    budget or reaches a resolver, instead of failing inside as an "Internal error"."""
+    return typed_error("METHOD_NOT_ALLOWED",
+                       "subscriptions run over a WebSocket to /graphql (graphql-transport-ws or "
+                       "graphql-ws); POST runs queries and mutations")
+
+
 def forbidden(message: str, **extensions: object) -> GraphQLError:
     return typed_error("FORBIDDEN", message, **extensions)
 
@@ -191,6 +202,9 @@ class AccessControl(SchemaExtension):
         variables = dict(ctx.variables or {})
         analysis = self._analyser.analyse(ctx.query or "", ctx.graphql_document,
                                           ctx.operation_name)
+        if analysis.operation_type == "subscription" and isinstance(
+                getattr(context, "request", None), Request):
+            raise subscription_over_http()
         principal: Principal | None = getattr(context, "principal", None)
         if principal is None:
             raise typed_error("UNAUTHENTICATED", "a bearer token is required")

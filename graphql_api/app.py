@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -127,7 +128,13 @@ class LoanOffersGraphQL(GraphQL):
                 await response(scope, receive, send)
                 return
             scope.setdefault("state", {})["principal"] = principal
-        elif scope["type"] == "websocket":
+            try:
+                response = await self.run(Request(scope, receive=receive))
+            except HTTPException as exc:
+                response = _request_error(exc, scope)
+            await response(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
             try:
                 await super().__call__(scope, receive, send)
             finally:  # the connection ended first: its expiry timer has nothing left to close
@@ -201,6 +208,20 @@ async def _close_after(websocket: WebSocket, delay_s: float) -> None:
     # Strawberry's handler sees the disconnect and ends the connection's subscriptions.
     with contextlib.suppress(RuntimeError):  # closed meanwhile: nothing to do
         await websocket.close(code=TOKEN_EXPIRED_CLOSE_CODE, reason="Token expired")
+
+
+# Strawberry refuses a request it cannot run (a body that is not JSON, a batch, no query, an
+# operation name the document lacks; 404 for GET when GraphiQL is off) with an HTTP status and a
+# plain-text reason: answered here with the same status as a GraphQL error with a code, like
+# every other refusal. (Other methods never reach the view: the route answers them, 405.)
+_REQUEST_ERROR_CODES = {404: "NOT_FOUND"}
+
+
+def _request_error(exc: HTTPException, scope: Scope) -> Response:
+    error = {"message": exc.reason,
+             "extensions": {"code": _REQUEST_ERROR_CODES.get(exc.status_code, "BAD_REQUEST"),
+                            "requestId": request_id_of(scope)}}
+    return JSONResponse({"errors": [error]}, status_code=exc.status_code)
 
 
 def _carries_operation(scope: Scope) -> bool:

@@ -2,8 +2,11 @@
 
 Expected failures carry ``extensions.code`` from a stable list (api-contract.md): NOT_FOUND,
 BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN, RATE_LIMITED, CONFLICT, UNAVAILABLE, plus
-GRAPHQL_VALIDATION_FAILED and GRAPHQL_PARSE_FAILED for documents the schema rejects, and
-METHOD_NOT_ALLOWED (HTTP 405) for an operation sent over GET. A variable whose value does not
+GRAPHQL_VALIDATION_FAILED and GRAPHQL_PARSE_FAILED for documents the schema rejects, and the
+transport's refusals: METHOD_NOT_ALLOWED for an operation sent over GET (HTTP 405) or a
+subscription sent over POST, BAD_REQUEST (HTTP 400) for a request the view cannot run (a body
+that is not JSON, a batch, no query, an unknown operation name), UNSUPPORTED_MEDIA_TYPE (415)
+and PAYLOAD_TOO_LARGE (413). A variable whose value does not
 fit its type is BAD_USER_INPUT, with graphql-core's message naming the variable and the field.
 Anything else is masked as "Internal error" with the request id, and logged in full.
 """
@@ -24,7 +27,8 @@ T = TypeVar("T")
 
 ERROR_CODES = ("NOT_FOUND", "BAD_USER_INPUT", "UNAUTHENTICATED", "FORBIDDEN", "RATE_LIMITED",
                "CONFLICT", "UNAVAILABLE", "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED",
-               "METHOD_NOT_ALLOWED", "INTERNAL_SERVER_ERROR")
+               "METHOD_NOT_ALLOWED", "BAD_REQUEST", "UNSUPPORTED_MEDIA_TYPE", "PAYLOAD_TOO_LARGE",
+               "INTERNAL_SERVER_ERROR")
 
 
 def typed_error(code: str, message: str, **extensions: object) -> GraphQLError:

@@ -101,6 +101,7 @@ async def test_circular_introspection_is_rejected_even_where_introspection_is_on
 async def test_prod_serves_no_graphiql(prod, client, accept: str) -> None:
     page = await prod.get("/graphql", headers={"accept": accept})
     assert page.status_code == 404 and "<html" not in page.text.lower()
+    assert codes(page.json()) == {"NOT_FOUND"}
     for asset in ("graphiql.js", "graphiql.css"):
         assert (await prod.get(f"{ASSETS_PATH}/{asset}")).status_code == 404
     assert (await client.get("/graphql", headers={"accept": accept})).status_code == 200
@@ -144,10 +145,24 @@ async def test_directives_within_the_limit_run(prod) -> None:
     assert (await post(prod, query))["data"] == {"a": "Query"}
 
 
-async def test_array_batching_is_rejected(prod) -> None:
-    batch = [{"query": "{ __typename }"}] * 10
-    response = await prod.post("/graphql", json=batch)
-    assert response.status_code == 400 and "Batching is not enabled" in response.text
+@pytest.mark.parametrize(("body", "reason"), [
+    ([{"query": "{ __typename }"}] * 10, "Batching is not enabled"),
+    (b'{"query": ', "Unable to parse request body as JSON"),
+    ({"variables": {}}, "No GraphQL query found"),
+    ({"query": "query A { __typename }", "operationName": "B"}, 'Unknown operation named "B"'),
+])
+async def test_requests_that_cannot_run_are_a_400_with_a_typed_error(prod, body, reason) -> None:
+    # Strawberry refuses these in plain text; a client parsing JSON gets JSON with a code.
+    if isinstance(body, bytes):
+        response = await prod.post("/graphql", content=body,
+                                   headers={"content-type": "application/json"})
+    else:
+        response = await prod.post("/graphql", json=body)
+    assert response.status_code == 400, response.text
+    (error,) = response.json()["errors"]
+    assert reason.lower() in error["message"].lower()
+    assert error["extensions"] == {"code": "BAD_REQUEST",
+                                   "requestId": response.headers["x-request-id"]}
 
 
 # --- transport: GET, CSRF, body size ---
@@ -159,6 +174,20 @@ async def test_no_operation_runs_over_get(prod, query: str) -> None:
     assert response.status_code == 405 and response.headers["allow"] == "POST"
     body = response.json()
     assert "data" not in body and codes(body) == {"METHOD_NOT_ALLOWED"}
+
+
+async def test_a_subscription_over_post_is_refused_by_name_not_as_an_internal_error(
+        prod, caplog: pytest.LogCaptureFixture) -> None:
+    # What GraphiQL sends when its editor has not yet parsed the typed document (and what a
+    # client without a WebSocket sends): run as a query, its event stream failed inside.
+    updates = 'subscription Updates { offerUpdates(userId: "user-000042") { type } }'
+    for document, name in ((updates, "Updates"), (updates.replace(" Updates", ""), None)):
+        response = await prod.post("/graphql", json={"query": document, "operationName": name})
+        assert response.status_code == 200
+        body = response.json()
+        assert body["data"] is None and codes(body) == {"METHOD_NOT_ALLOWED"}, body
+        assert "WebSocket" in messages(body)
+    assert "unexpected error" not in caplog.text
 
 
 @pytest.mark.parametrize(("content_type", "body"), [

@@ -4,6 +4,7 @@
 import { createGraphiQLFetcher } from "@graphiql/toolkit";
 import { explorerPlugin } from "@graphiql/plugin-explorer";
 import { GraphiQL } from "graphiql";
+import { Kind, parse } from "graphql";
 import { createClient } from "graphql-ws";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
@@ -42,7 +43,7 @@ function parseHeaders(text) {
   }
 }
 
-const fetcher = createGraphiQLFetcher({
+const graphiqlFetcher = createGraphiQLFetcher({
   url: httpUrl.toString(),
   // graphql-ws speaks the graphql-transport-ws protocol; it connects on the first subscription
   // and reads the headers each time it (re)connects.
@@ -53,6 +54,29 @@ const fetcher = createGraphiQLFetcher({
     connectionParams: () => editorHeaders,
   }),
 });
+
+// GraphiQL parses the editor's text after a pause in typing (debounced) and hands the fetcher
+// that parse and its operation name; the fetcher picks the WebSocket only when the parse names a
+// subscription. Run sooner (Ctrl-Enter straight after typing) and the parse is missing or older
+// than the text being sent: a subscription went out as an HTTP POST, which the server refuses.
+// So the text being sent decides: parse it here, and name its only operation if the stale name
+// is not one of its operations.
+function withCurrentParse(params, opts) {
+  let document;
+  try {
+    document = parse(params.query);
+  } catch {
+    return [params, opts]; // the server answers the syntax error
+  }
+  const operations = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
+  let { operationName } = params;
+  if (!operations.some((op) => op.name?.value === operationName) && operations.length === 1) {
+    operationName = operations[0].name?.value ?? null;
+  }
+  return [{ ...params, operationName }, { ...opts, documentAST: document }];
+}
+
+const fetcher = (params, opts) => graphiqlFetcher(...withCurrentParse(params, opts));
 
 const plugins = [explorerPlugin()];
 
