@@ -210,18 +210,21 @@ async def _close_after(websocket: WebSocket, delay_s: float) -> None:
         await websocket.close(code=TOKEN_EXPIRED_CLOSE_CODE, reason="Token expired")
 
 
-# Strawberry refuses a request it cannot run (a body that is not JSON, a batch, no query, an
-# operation name the document lacks; 404 for GET when GraphiQL is off) with an HTTP status and a
-# plain-text reason: answered here with the same status as a GraphQL error with a code, like
-# every other refusal. (Other methods never reach the view: the route answers them, 405.)
-_REQUEST_ERROR_CODES = {404: "NOT_FOUND"}
+def _refusal(scope: Scope, status: int, code: str, message: str,
+             headers: dict[str, str] | None = None) -> Response:
+    """A refusal before or instead of execution, shaped like any GraphQL error: code and
+    request id in ``extensions``, the HTTP status saying the same."""
+    error = {"message": message, "extensions": {"code": code, "requestId": request_id_of(scope)}}
+    return JSONResponse({"errors": [error]}, status_code=status, headers=headers)
 
 
 def _request_error(exc: HTTPException, scope: Scope) -> Response:
-    error = {"message": exc.reason,
-             "extensions": {"code": _REQUEST_ERROR_CODES.get(exc.status_code, "BAD_REQUEST"),
-                            "requestId": request_id_of(scope)}}
-    return JSONResponse({"errors": [error]}, status_code=exc.status_code)
+    """Strawberry refuses a request it cannot run (a body that is not JSON, a batch, no query, an
+    operation name the document lacks; 404 for GET when GraphiQL is off) with a plain-text
+    reason: answered with the same status and reason as a typed error. Other methods never reach
+    the view: the route answers them (405)."""
+    code = "NOT_FOUND" if exc.status_code == 404 else "BAD_REQUEST"
+    return _refusal(scope, exc.status_code, code, exc.reason)
 
 
 def _carries_operation(scope: Scope) -> bool:
@@ -230,9 +233,9 @@ def _carries_operation(scope: Scope) -> bool:
 
 def _operation_over_get(scope: Scope) -> Response:
     """HTTP 405 with a GraphQL-shaped, typed error: operations (and so mutations) need POST."""
-    error = {"message": "GraphQL operations are accepted over POST only (GET serves GraphiQL)",
-             "extensions": {"code": "METHOD_NOT_ALLOWED", "requestId": request_id_of(scope)}}
-    return JSONResponse({"errors": [error]}, status_code=405, headers={"Allow": "POST"})
+    return _refusal(scope, 405, "METHOD_NOT_ALLOWED",
+                    "GraphQL operations are accepted over POST only (GET serves GraphiQL)",
+                    headers={"Allow": "POST"})
 
 
 class _RefuseAll:
@@ -254,9 +257,7 @@ def _is_json(scope: Scope) -> bool:
 def _not_json(scope: Scope) -> Response:
     """HTTP 415 for any POST body but JSON: a form or text/plain POST is what a cross-site page
     can send without a CORS preflight (CSRF), so it is refused before anything reads it."""
-    error = {"message": f"POST /graphql takes {JSON_MEDIA_TYPE} only",
-             "extensions": {"code": "UNSUPPORTED_MEDIA_TYPE", "requestId": request_id_of(scope)}}
-    return JSONResponse({"errors": [error]}, status_code=415)
+    return _refusal(scope, 415, "UNSUPPORTED_MEDIA_TYPE", f"POST /graphql takes {JSON_MEDIA_TYPE} only")
 
 
 class ServiceApp(Starlette):
