@@ -14,6 +14,16 @@ short connect timeout fires and the callers fall back (the rate limiter to memor
 
 ``connects`` counts the sockets the pool opened (first connections and reconnections after a
 connection was dropped): steady load on a warm pool opens none.
+
+:data:`NO_MAINTENANCE_NOTIFICATIONS` is every client's setting (the pool's default here): redis-py
+8.1 turns Redis Enterprise's maintenance notifications on ("auto") for RESP3 connections, and
+while they are on its pool no longer replaces a pooled connection the server has closed
+(redis-py issues #4128 and #4260). After a Redis restart every idle connection then failed its
+next command, "Connection closed by server", once each: the rate limiter fell back to memory
+and the cache skipped Redis, again and again, for as long as stale connections were left, and
+``/readyz`` reported the cache down. Off, the pool reconnects them at checkout as before. The
+open-source Redis this is run against rejects the notifications anyway (one wasted round trip
+per connection).
 """
 
 from __future__ import annotations
@@ -27,8 +37,12 @@ from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError
+from redis.maint_notifications import MaintNotificationsConfig
 
 log = logging.getLogger(__name__)
+
+#: Pass as ``maint_notifications_config`` to every redis-py client and pool (see above).
+NO_MAINTENANCE_NOTIFICATIONS = MaintNotificationsConfig(enabled=False)
 
 
 class WaitingConnectionPool(ConnectionPool):
@@ -37,6 +51,7 @@ class WaitingConnectionPool(ConnectionPool):
     come back; a caller arriving while a connection is free takes it without waiting."""
 
     def __init__(self, *, wait_timeout: float = 2.0, **kwargs: Any) -> None:
+        kwargs.setdefault("maint_notifications_config", NO_MAINTENANCE_NOTIFICATIONS)
         super().__init__(**kwargs)
         self.wait_timeout = wait_timeout
         self._waiters: deque[asyncio.Future[None]] = deque()

@@ -20,6 +20,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import ConnectionPool
 
+from adapters.redis_pool import NO_MAINTENANCE_NOTIFICATIONS
 from application.security import RateDecision
 
 log = logging.getLogger("loan_offers.ratelimit")
@@ -47,7 +48,8 @@ class LimitsRateLimiter:
         if redis_url:
             options: dict[str, Any] = (
                 {"connection_pool": connection_pool} if connection_pool is not None
-                else {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s})
+                else {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s,
+                      "maint_notifications_config": NO_MAINTENANCE_NOTIFICATIONS})
             storage = RedisStorage(limits_redis_uri(redis_url), implementation="redispy",
                                    wrap_exceptions=True, key_prefix="loan-offers:rl", **options)
             self._shared = MovingWindowRateLimiter(storage)

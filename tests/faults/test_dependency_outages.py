@@ -130,7 +130,8 @@ async def test_postgres_outage_gives_typed_errors_and_recovers(stack: Stack,
 
     assert probes["down"].status_code == 503
     assert probes["down"].json()["status"] == "unavailable"
-    assert probes["up"].status_code == 200 and probes["up"].json()["status"] == "ready"
+    assert probes["up"].status_code == 200 and probes["up"].json()["status"] == "ready", (
+        probes["up"].json())
 
     # Nothing acknowledged is lost: offers generated and acceptances, before, during, after.
     await check_nothing_lost(stack, result)

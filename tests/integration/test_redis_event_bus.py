@@ -256,3 +256,17 @@ async def test_events_of_the_shared_channel_are_still_delivered(
         assert await asyncio.wait_for(received.get(), 2.0) == watched
         await asyncio.sleep(0.1)
     assert (two.stats.unwatched, two.stats.malformed) == (1, 1)
+
+
+async def test_the_first_publish_after_a_redis_restart_goes_through(
+        buses, redis_server: RedisServer, make_offer_set: OfferSetFactory) -> None:
+    """The publisher's connection from before the restart is closed: it is replaced, not used
+    (one failure would send the events of the next ``retry_after_s`` past Redis)."""
+    one, _ = buses
+    sent = event(make_offer_set())
+    await one.publish(sent)
+    await one.flush()
+    await asyncio.to_thread(redis_server.restart)
+    await one.publish(sent)
+    await one.flush()
+    assert (one.stats.publish_errors, one.stats.skipped) == (0, 0)
