@@ -118,6 +118,8 @@ class DocumentAnalyser:
 
     def _analyse(self, document: Any, operation_name: str | None) -> DocumentAnalysis:
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if operation_name is None and len(operations) > 1:
+            raise several_operations(operations)
         operation = next((o for o in operations if operation_name is None
                           or (o.name and o.name.value == operation_name)), None)
         if operation is None:
@@ -176,6 +178,15 @@ def inputs_hash(analysis: DocumentAnalysis, variables: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def several_operations(operations: list[OperationDefinitionNode]) -> GraphQLError:
+    """The GraphQL spec's GetOperation (section 6.1): with several operations and no
+    ``operationName`` the request is an error. Strawberry would run the first one, so a client
+    that forgot the name got an answer to a question it may not have meant."""
+    names = ", ".join(o.name.value if o.name else "(anonymous)" for o in operations)
+    return typed_error("BAD_REQUEST", f"the document has {len(operations)} operations ({names}): "
+                       "name the one to run in operationName")
+
+
 def subscription_over_http() -> GraphQLError:
     """Strawberry would run a POSTed subscription as a query, and its event stream cannot be an
     HTTP answer (no HTTP streaming protocol is enabled): refused by name, before it costs a rate
@@ -187,6 +198,13 @@ def subscription_over_http() -> GraphQLError:
 
 def forbidden(message: str, **extensions: object) -> GraphQLError:
     return typed_error("FORBIDDEN", message, **extensions)
+
+
+def _requested_operation(ctx: Any) -> str | None:
+    """The ``operationName`` the client sent. Strawberry's ``operation_name`` answers the first
+    operation's name when none was sent (it keeps the sent one privately; should that name change,
+    this falls back to Strawberry's choice and the hardening test of several operations fails)."""
+    return getattr(ctx, "_provided_operation_name", ctx.operation_name)
 
 
 class AccessControl(SchemaExtension):
@@ -201,7 +219,7 @@ class AccessControl(SchemaExtension):
         context = ctx.context
         variables = dict(ctx.variables or {})
         analysis = self._analyser.analyse(ctx.query or "", ctx.graphql_document,
-                                          ctx.operation_name)
+                                          _requested_operation(ctx))
         if analysis.operation_type == "subscription" and isinstance(
                 getattr(context, "request", None), Request):
             raise subscription_over_http()

@@ -5,7 +5,8 @@ BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN, RATE_LIMITED, CONFLICT, UNAVAILABLE,
 GRAPHQL_VALIDATION_FAILED and GRAPHQL_PARSE_FAILED for documents the schema rejects, and the
 transport's refusals: METHOD_NOT_ALLOWED for an operation sent over GET (HTTP 405) or a
 subscription sent over POST, BAD_REQUEST (HTTP 400) for a request the view cannot run (a body
-that is not JSON, a batch, no query, an unknown operation name), UNSUPPORTED_MEDIA_TYPE (415)
+that is not JSON, a batch, no query, an unknown operation name; and, with HTTP 200 as it is
+found inside the run, several operations without an operation name), UNSUPPORTED_MEDIA_TYPE (415)
 and PAYLOAD_TOO_LARGE (413). A variable whose value does not
 fit its type is BAD_USER_INPUT, with graphql-core's message naming the variable and the field.
 Anything else is masked as "Internal error" with the request id, and logged in full.

@@ -72,13 +72,16 @@ def translate_unavailable(engine: AsyncEngine) -> None:
     """Raise ``Unavailable`` for every statement, transaction or connect failure of ``engine``
     that means the server is not serving, whichever adapter used it (units of work, stores with
     their own sessions, probes). Pre-ping failures are left alone: the pool replaces that
-    connection and carries on, which is the recovery we want."""
+    connection and carries on, which is the recovery we want. So are cancellations (and the
+    other exit exceptions): SQLAlchemy reports a task cancelled mid-statement as a disconnect,
+    and as ``Unavailable`` it was no longer a cancellation, so whoever cancelled (a shutdown
+    stopping a background task, a timeout) waited on a task that carried on."""
 
     @event.listens_for(engine.sync_engine, "handle_error")
     def _translate(context: ExceptionContext) -> None:
-        if context.is_pre_ping:
-            return
         original = context.original_exception
+        if context.is_pre_ping or not isinstance(original, Exception):
+            return
         if context.is_disconnect or is_unavailable(original):
             raise as_unavailable(original) from context.sqlalchemy_exception or original
 

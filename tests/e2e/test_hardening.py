@@ -165,6 +165,16 @@ async def test_requests_that_cannot_run_are_a_400_with_a_typed_error(prod, body,
                                    "requestId": response.headers["x-request-id"]}
 
 
+async def test_several_operations_without_an_operation_name_are_refused(prod) -> None:
+    # GraphQL spec, GetOperation: an error, not the first operation's answer.
+    document = "query A { __typename } query B " + OFFERS
+    body = await post(prod, document)
+    assert body["data"] is None and codes(body) == {"BAD_REQUEST"}, body
+    assert "2 operations (A, B)" in messages(body) and "operationName" in messages(body)
+    named = (await prod.post("/graphql", json={"query": document, "operationName": "B"})).json()
+    assert named["data"]["loanOffers"]["decision"], named
+
+
 # --- transport: GET, CSRF, body size ---
 
 @pytest.mark.parametrize("query", ["{ __typename }", "query { __typename }",

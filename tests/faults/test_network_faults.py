@@ -124,3 +124,23 @@ async def test_graceful_shutdown_drains_requests_and_closes_websockets(stack: St
         assert await stored_offer_ids(stack.direct_database_url, ids) == ids
     finally:
         server.close()
+
+
+async def test_a_sigterm_during_an_expiry_sweep_stops_the_process_within_the_grace(
+        stack: Stack) -> None:
+    """The sweeper is cancelled mid-statement (every database round trip is slow, and it sweeps
+    all the time). The cancellation used to come back as "database unavailable": the sweeper
+    logged a failed sweep, slept and swept again, and the shutdown waited on it until killed."""
+    server = stack.new_server(LOAN_OFFERS_EXPIRY_SWEEP_INTERVAL_S="0.05",
+                              LOAN_OFFERS_SHUTDOWN_GRACE_S="3", LOAN_OFFERS_LOG_LEVEL="INFO")
+    server.start()
+    try:
+        with stack.pg_proxy.faults(latency_s=0.2):
+            await asyncio.sleep(1.5)  # sweeping, each statement 0.4 s or more
+            code = await asyncio.to_thread(server.stop, signal.SIGTERM, 15.0)
+        assert code in (0, -signal.SIGTERM), server.log_tail()
+        log = server.log.read_text()
+        assert "Application shutdown complete" in log
+        assert "offer expiry sweep failed" not in log, server.log_tail()
+    finally:
+        server.close()

@@ -164,3 +164,25 @@ async def test_the_connection_returned_last_is_handed_out_first(postgres_url: st
         assert len(one_after_another) == 1
     finally:
         await engine.dispose()
+
+
+@pytest.mark.services
+async def test_a_cancelled_statement_is_a_cancellation_not_an_outage(postgres_url: str) -> None:
+    """Cancelling the task that awaits a statement (a shutdown stopping a background task, a
+    timeout around it) must cancel it: read as "database unavailable", the cancellation was
+    swallowed, and the expiry sweeper carried on past a SIGTERM, holding the shutdown."""
+    engine = create_engine(postgres_url, pool_size=1, max_overflow=0)
+    try:
+        async def sleep_in_the_database() -> None:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT pg_sleep(5)"))
+
+        task = asyncio.create_task(sleep_in_the_database())
+        await asyncio.sleep(0.3)  # the statement is running
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with engine.connect() as connection:  # and the pool still serves
+            assert (await connection.execute(text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await engine.dispose()
