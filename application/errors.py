@@ -4,7 +4,9 @@ from __future__ import annotations
 
 
 class ApplicationError(Exception):
-    code = "INTERNAL"
+    # Raised only as one of the subclasses below; were the base raised itself, the client would
+    # read the code of an unexpected failure.
+    code = "INTERNAL_SERVER_ERROR"
 
     def __init__(self, message: str, **details: object) -> None:
         super().__init__(message)

@@ -7,9 +7,12 @@ transport's refusals: METHOD_NOT_ALLOWED for an operation sent over GET (HTTP 40
 subscription sent over POST, BAD_REQUEST (HTTP 400) for a request the view cannot run (a body
 that is not JSON, a batch, no query, an unknown operation name; and, with HTTP 200 as it is
 found inside the run, several operations without an operation name), UNSUPPORTED_MEDIA_TYPE (415)
-and PAYLOAD_TOO_LARGE (413). A variable whose value does not
+and PAYLOAD_TOO_LARGE (413); and the persisted-query protocol's PERSISTED_QUERY_NOT_FOUND,
+PERSISTED_QUERY_HASH_MISMATCH and PERSISTED_QUERY_NOT_SUPPORTED. A variable whose value does not
 fit its type is BAD_USER_INPUT, with graphql-core's message naming the variable and the field.
-Anything else is masked as "Internal error" with the request id, and logged in full.
+Anything else is masked as "Internal error" (INTERNAL_SERVER_ERROR) with the request id, and
+logged in full. ``ERROR_CODES`` is the list; ``tests/unit/test_error_codes.py`` checks that the
+source emits exactly these and that the README's table documents each.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ T = TypeVar("T")
 ERROR_CODES = ("NOT_FOUND", "BAD_USER_INPUT", "UNAUTHENTICATED", "FORBIDDEN", "RATE_LIMITED",
                "CONFLICT", "UNAVAILABLE", "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED",
                "METHOD_NOT_ALLOWED", "BAD_REQUEST", "UNSUPPORTED_MEDIA_TYPE", "PAYLOAD_TOO_LARGE",
-               "INTERNAL_SERVER_ERROR")
+               "PERSISTED_QUERY_NOT_FOUND", "PERSISTED_QUERY_HASH_MISMATCH",
+               "PERSISTED_QUERY_NOT_SUPPORTED", "INTERNAL_SERVER_ERROR")
 
 
 def typed_error(code: str, message: str, **extensions: object) -> GraphQLError:
