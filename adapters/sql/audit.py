@@ -144,15 +144,15 @@ class SqlAuditTrail:
                                              lambda head: _chain(head, entries))
                 return
             async with session.begin():
-                last = (await session.execute(
+                last = (await session.exec(
                     select(_T.c.seq, _T.c.hash).order_by(_T.c.seq.desc()).limit(1))).first()
-                await session.execute(insert(_T), _chain(last, entries))
+                await session.exec(insert(_T), params=_chain(last, entries))
 
     async def _rows(self, page: int = 1000) -> AsyncIterator[dict[str, Any]]:
         after = 0
         while True:
             async with self._session_factory() as session:
-                result = await session.execute(
+                result = await session.exec(
                     select(_T).where(_T.c.seq > after).order_by(_T.c.seq).limit(page))
                 rows = [dict(r._mapping) for r in result]
             if not rows:
