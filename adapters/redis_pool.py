@@ -33,7 +33,7 @@ import logging
 from collections import deque
 from typing import Any
 
-from redis.asyncio import ConnectionPool
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError
@@ -41,8 +41,16 @@ from redis.maint_notifications import MaintNotificationsConfig
 
 log = logging.getLogger(__name__)
 
-#: Pass as ``maint_notifications_config`` to every redis-py client and pool (see above).
+#: Pass as ``maint_notifications_config`` to every redis-py client and pool (see above);
+#: :func:`redis_client` and :class:`WaitingConnectionPool` do.
 NO_MAINTENANCE_NOTIFICATIONS = MaintNotificationsConfig(enabled=False)
+
+
+def redis_client(url: str, **options: Any) -> Redis:
+    """``Redis.from_url`` with a pool of its own that replaces connections a restarted Redis
+    closed (see above)."""
+    return Redis.from_url(url, maint_notifications_config=NO_MAINTENANCE_NOTIFICATIONS,
+                          **options)
 
 
 class WaitingConnectionPool(ConnectionPool):

@@ -32,7 +32,7 @@ from adapters.metrics.prometheus import (
     PrometheusOfferMetrics,
 )
 from adapters.ratelimit.limits_limiter import LimitsRateLimiter
-from adapters.redis_pool import NO_MAINTENANCE_NOTIFICATIONS
+from adapters.redis_pool import redis_client
 from adapters.sql.audit import SqlAuditTrail
 from adapters.sql.challengers import SqlChallengerStore
 from adapters.sql.database import create_engine, session_factory
@@ -125,9 +125,8 @@ def _invalidation_bus(settings: Settings, pool: Any = None) -> RedisInvalidation
         return None
     from redis.asyncio import Redis
 
-    client = Redis.from_url(settings.redis_url, socket_connect_timeout=settings.cache_timeout_s,
-                            health_check_interval=30,
-                            maint_notifications_config=NO_MAINTENANCE_NOTIFICATIONS)
+    client = redis_client(settings.redis_url, socket_connect_timeout=settings.cache_timeout_s,
+                          health_check_interval=30)
     publisher = Redis(connection_pool=pool) if pool is not None else None
     return RedisInvalidationBus(client, retry_after=max(settings.cache_retry_after_s, 0.1),
                                 publisher=publisher)

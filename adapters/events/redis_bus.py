@@ -63,12 +63,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from adapters.codecs import event_from_dict, event_to_dict
 from adapters.events.in_process import InProcessEventBus
-from adapters.redis_pool import NO_MAINTENANCE_NOTIFICATIONS
+from adapters.redis_pool import redis_client
 from application.events import OfferEvent
 
 log = logging.getLogger("loan_offers.events")
@@ -103,15 +102,13 @@ class RedisEventBus:
                  retry_after_s: float = 1.0, queue_max: int = 10_000,
                  drain_timeout_s: float = 2.0) -> None:
         # Publishing: short timeouts, a slow Redis must not stall the queue for long.
-        self._publisher = Redis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-            maint_notifications_config=NO_MAINTENANCE_NOTIFICATIONS)
+        self._publisher = redis_client(url, socket_timeout=timeout_s,
+                                       socket_connect_timeout=timeout_s)
         # Listening: the read blocks until a message comes, so no socket timeout; health
         # checks (PING) find a dead connection instead.
-        self._listener = Redis.from_url(url, socket_timeout=None,
-                                        socket_connect_timeout=timeout_s,
-                                        health_check_interval=15,
-                                        maint_notifications_config=NO_MAINTENANCE_NOTIFICATIONS)
+        self._listener = redis_client(url, socket_timeout=None,
+                                      socket_connect_timeout=timeout_s,
+                                      health_check_interval=15)
         self._channel = channel
         self._timeout = timeout_s
         self._max_backoff = max_backoff_s
